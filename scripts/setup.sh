@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up on a fresh machine: Python venv with pinned packages, JVM jars
+# from Maven Central into .jars/ (Spark: Delta + Kafka connector; broker: Apache Kafka),
+# and the Kinesis emulator (kinesalite) from npm. Each step is skipped when already done.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+JARS="$ROOT/.jars"
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# 1. Python
+want=$(hash_of pyproject.toml constraints.txt)
+if ! stamp_ok "$VENV/.dredge-stamp" "$want"; then
+  echo "setup: Python venv (.venv) with pinned packages"
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -c constraints.txt -e ".[dev]"
+  echo "$want" >"$VENV/.dredge-stamp"
+else
+  echo "setup: Python venv up to date"
+fi
+
+# 2. JVM jars (Maven Central, at setup only)
+fetch_jars() { # pom outdir
+  local pom=$1 out=$2 want
+  want=$(hash_of "$pom")
+  if stamp_ok "$out/.stamp" "$want"; then echo "setup: $out up to date"; return; fi
+  echo "setup: resolving $(basename "$pom") from Maven Central into $out"
+  rm -rf "$out"; mkdir -p "$out"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out"
+  echo "$want" >"$out/.stamp"
+}
+fetch_jars build/jvm/spark-deps.xml "$JARS/spark"
+fetch_jars build/jvm/kafka-broker.xml "$JARS/kafka"
+# Spark already ships many of the connector's transitive jars (Hadoop client, Jackson, Scala,
+# Parquet, ...): keep only the ones pyspark lacks, so no class exists twice on the classpath.
+SPARK_JARS_DIR=$("$VENV/bin/python" -c 'import pyspark, os; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+artifact() { basename "$1" .jar | sed -E 's/[-_][0-9][0-9.]*([-.][A-Za-z0-9.]+)*$//'; }
+declare -A have=()
+for j in "$SPARK_JARS_DIR"/*.jar; do have[$(artifact "$j")]=1; done
+for j in "$JARS/spark"/*.jar; do
+  a=$(artifact "$j")
+  if [ -n "${have[$a]:-}" ]; then rm -f "$j"; fi
+done
+
+# 3. Kinesis emulator (npm)
+if [ ! -d services/kinesis/node_modules/kinesalite ]; then
+  echo "setup: kinesalite from npm"
+  (cd services/kinesis && npm install --no-audit --no-fund --silent)
+else
+  echo "setup: kinesalite up to date"
+fi
+echo "setup: done"

@@ -1,0 +1,93 @@
+"""The one SparkSession factory.
+
+``local``: ``local[*]`` with the jars that ``make setup`` fetched into ``.jars/spark``
+(Delta, Spark's Kafka connector) handed over as ``spark.jars`` - nothing is resolved from a
+repository when a job starts. ``emr`` / ``databricks``: the cluster's own Delta and connectors;
+only Dredge's SQL settings are applied.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from spark_jobs.config import SparkConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+COMMON_CONF = {
+    # Flow-log times are epoch seconds; everything is kept and shown in UTC.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.streaming.stopActiveRunOnRestart": "true",
+}
+
+LOCAL_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.memory": "4g",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.delta.logStore.class": "org.apache.spark.sql.delta.storage.HDFSLogStore",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "WARN",
+}
+
+
+class MissingJarsError(RuntimeError):
+    """The local jars folder is missing or empty: run ``make setup``."""
+
+
+def jars_dir(configured: str) -> Path:
+    """Where local jars live: ``$DREDGE_JARS_DIR``, else ``configured`` (relative to the
+    current directory if it exists there, else to the project folder)."""
+    override = os.environ.get("DREDGE_JARS_DIR")
+    if override:
+        return Path(override)
+    path = Path(configured)
+    if path.is_absolute() or path.exists():
+        return path
+    return PROJECT_ROOT / path
+
+
+def local_jars(configured: str) -> list[str]:
+    """The jar files to pass as ``spark.jars``; raises if setup has not fetched them."""
+    folder = jars_dir(configured)
+    jars = sorted(str(p) for p in folder.glob("*.jar"))
+    if not jars:
+        raise MissingJarsError(
+            f"no jars in {folder}: run 'make setup' to fetch Delta and the Kafka connector "
+            "from Maven Central"
+        )
+    return jars
+
+
+def session_conf(cfg: SparkConfig) -> dict[str, str]:
+    """Every Spark setting the factory applies for ``cfg`` (pure; handy for tests)."""
+    conf = dict(COMMON_CONF)
+    conf["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
+    if cfg.platform == "local":
+        conf.update(DELTA_CONF)
+        conf.update(LOCAL_CONF)
+        conf["spark.jars"] = ",".join(local_jars(cfg.jars_dir))
+        conf["spark.ui.enabled"] = str(cfg.ui_enabled).lower()
+    conf.update(cfg.conf)
+    return conf
+
+
+def build_session(cfg: SparkConfig) -> SparkSession:
+    """Create (or return the active) SparkSession for the configured platform."""
+    builder = SparkSession.builder.appName(cfg.app_name)
+    if cfg.platform == "local":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.master(cfg.master)
+    for key, value in session_conf(cfg).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

@@ -1,0 +1,164 @@
+"""IP addresses as Spark columns: canonical text and a join key, with built-ins only.
+
+The join key (``ip_key``) is the 128-bit address as 32 lowercase hex digits; IPv4 addresses
+are IPv4-mapped (``::ffff:a.b.c.d``), so one key space serves both families. Equal addresses
+have equal keys whatever their text (``2001:DB8::1`` = ``2001:db8:0:0:0:0:0:1``), and the
+``n``-bit prefix of an address is a prefix of its key, so CIDR matching is an equality join on
+:func:`ip_prefix_key` per distinct prefix length. Prefix lengths are counted on the 128-bit
+key: an IPv4 ``/24`` is ``/120`` here (see :func:`cidr_key_py`).
+
+The ``*_py`` twins compute the same values in Python (``ipaddress``) for the control plane
+(inventory refresh, CIDR tables) and for tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+IPV4_MAPPED_PREFIX = "00000000000000000000ffff"
+IPV4_PREFIX_BITS = 96
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+# hex groups with at most one '::' (checked separately); no zone ids, no embedded IPv4
+_IPV6_CHARS_RE = r"^[0-9a-f:]{2,39}$"
+_IPV6_GROUP_RE = r"^[0-9a-f]{1,4}$"
+
+
+def _ipv4_key(text: Column) -> Column:
+    octets = [F.regexp_extract(text, _IPV4_RE, i) for i in range(1, 5)]
+    hexes = [F.lpad(F.lower(F.hex(o.cast("int"))), 2, "0") for o in octets]
+    return F.concat(F.lit(IPV4_MAPPED_PREFIX), *hexes)
+
+
+def _expand_groups(part: Column) -> Column:
+    """'a:b' -> array('a','b'); '' -> empty array."""
+    return F.when(part == "", F.array().cast("array<string>")).otherwise(F.split(part, ":"))
+
+
+def _ipv6_key(text: Column) -> Column:
+    halves = F.split(text, "::", -1)
+    n_halves = F.size(halves)
+    head = _expand_groups(halves.getItem(0))
+    tail = F.when(n_halves == 2, _expand_groups(halves.getItem(1))).otherwise(
+        F.array().cast("array<string>")
+    )
+    missing = F.lit(8) - F.size(head) - F.size(tail)
+    fill = F.array_repeat(F.lit("0"), missing)
+    groups = F.when(n_halves == 2, F.concat(head, fill, tail)).otherwise(head)
+    all_valid = F.forall(groups, lambda g: g.rlike(_IPV6_GROUP_RE))
+    ok = (
+        text.rlike(_IPV6_CHARS_RE)
+        & (n_halves <= 2)
+        & F.when(n_halves == 2, missing >= 1).otherwise(F.size(head) == 8)
+        & (F.size(groups) == 8)
+        & all_valid
+    )
+    key = F.array_join(F.transform(groups, lambda g: F.lpad(g, 4, "0")), "")
+    return F.when(ok, key)
+
+
+def to_ip_key(col: Column) -> Column:
+    """Address text -> 32-hex-digit key; null for null, '-', or anything not an address."""
+    text = F.lower(F.trim(col))
+    return (
+        F.when(text.rlike(_IPV4_RE), _ipv4_key(text))
+        .when(F.instr(text, ":") > 0, _ipv6_key(text))
+        .otherwise(F.lit(None).cast("string"))
+    )
+
+
+def _ipv4_text(key: Column) -> Column:
+    octets = [F.conv(F.substring(key, 25 + 2 * i, 2), 16, 10) for i in range(4)]
+    return F.concat_ws(".", *octets)
+
+
+def _ipv6_text(key: Column) -> Column:
+    groups = F.transform(
+        F.sequence(F.lit(0), F.lit(7)),
+        lambda i: F.lower(F.conv(F.substring(key, i * 4 + 1, 4), 16, 16)),
+    )
+    framed = F.concat(F.lit(":"), F.array_join(groups, ":"), F.lit(":"))
+    # RFC 5952: the longest run (>= 2) of zero groups becomes '::', the first one on a tie.
+    compressed = framed
+    for run in range(2, 9):
+        candidate = F.regexp_replace(framed, rf"^(.*?)(:0){{{run}}}:(.*)$", "$1::$3")
+        compressed = F.when(framed.rlike(rf"(:0){{{run}}}:"), candidate).otherwise(compressed)
+    no_head = F.when(compressed.startswith("::"), compressed).otherwise(
+        F.substring(compressed, 2, 64)
+    )
+    return F.when(no_head.endswith("::"), no_head).otherwise(
+        F.substring(no_head, F.lit(1), F.length(no_head) - 1)
+    )
+
+
+def to_canonical_ip(key: Column) -> Column:
+    """ip_key -> canonical text: dotted quad for IPv4(-mapped), RFC 5952 for IPv6."""
+    return F.when(key.isNull(), F.lit(None).cast("string")).when(
+        key.startswith(IPV4_MAPPED_PREFIX), _ipv4_text(key)
+    ).otherwise(_ipv6_text(key))
+
+
+def is_ipv4_key(key: Column) -> Column:
+    """True when the key is an IPv4(-mapped) address."""
+    return key.startswith(IPV4_MAPPED_PREFIX)
+
+
+def ip_prefix_key(key: Column, prefix_len: int) -> Column:
+    """The key of the ``prefix_len``-bit (128-bit space) network that contains ``key``.
+
+    Whole hex digits are kept; a partial last digit is masked. Matches :func:`cidr_key_py`.
+    """
+    if not 0 <= prefix_len <= 128:
+        raise ValueError(f"prefix_len must be in 0..128, got {prefix_len}")
+    whole, rem = divmod(prefix_len, 4)
+    head = F.substring(key, 1, whole) if whole else F.lit("")
+    if rem == 0:
+        return F.when(key.isNotNull(), head)
+    mask = (0xF << (4 - rem)) & 0xF
+    digit = F.conv(F.substring(key, whole + 1, 1), 16, 10).cast("int").bitwiseAND(mask)
+    return F.when(key.isNotNull(), F.concat(head, F.lower(F.hex(digit))))
+
+
+# ---- Python twins (control plane and tests) -------------------------------------------------
+
+
+def ip_key_py(text: str | None) -> str | None:
+    """Python twin of :func:`to_ip_key`."""
+    if text is None:
+        return None
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv4Address):
+        addr = ipaddress.IPv6Address(f"::ffff:{addr}")
+    return f"{int(addr):032x}"
+
+
+def canonical_ip_py(text: str | None) -> str | None:
+    """Python twin of ``to_canonical_ip(to_ip_key(text))``."""
+    key = ip_key_py(text)
+    if key is None:
+        return None
+    addr = ipaddress.IPv6Address(int(key, 16))
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped is not None else str(addr)
+
+
+def cidr_key_py(cidr: str) -> tuple[int, str]:
+    """``'10.0.0.0/8'`` -> (prefix length in the 128-bit space, prefix key)."""
+    net = ipaddress.ip_network(cidr.strip(), strict=False)
+    if isinstance(net, ipaddress.IPv4Network):
+        bits = IPV4_PREFIX_BITS + net.prefixlen
+        value = (0xFFFF << 32) | int(net.network_address)
+    else:
+        bits = net.prefixlen
+        value = int(net.network_address)
+    full = f"{value:032x}"
+    whole, rem = divmod(bits, 4)
+    if rem == 0:
+        return bits, full[:whole]
+    mask = (0xF << (4 - rem)) & 0xF
+    return bits, full[:whole] + f"{int(full[whole], 16) & mask:x}"
