@@ -6,6 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONF ?= conf/local.yaml
 PYTEST_ARGS ?=
+# The local emulators accept any credentials; on AWS the default credential chain is used.
+export AWS_ACCESS_KEY_ID ?= dredge-local
+export AWS_SECRET_ACCESS_KEY ?= dredge-local
+export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help setup services-up services-down services-status demo test test-unit lint bench clean
 

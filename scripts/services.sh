@@ -92,12 +92,12 @@ status() { # name port
 cmd="${1:-status}"; which="${2:-all}"
 case "$cmd" in
   up)
-    [[ $which == all || $which == kinesis ]] && kinesis_up
-    [[ $which == all || $which == kafka ]] && kafka_up
+    if [[ $which == all || $which == kinesis ]]; then kinesis_up; fi
+    if [[ $which == all || $which == kafka ]]; then kafka_up; fi
     ;;
   down)
-    [[ $which == all || $which == kafka ]] && stop kafka
-    [[ $which == all || $which == kinesis ]] && stop kinesis
+    if [[ $which == all || $which == kafka ]]; then stop kafka; fi
+    if [[ $which == all || $which == kinesis ]]; then stop kinesis; fi
     if [[ $which == all || $which == kafka ]]; then rm -rf "$RUN/kafka-data"; fi
     ;;
   status)

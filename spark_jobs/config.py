@@ -73,10 +73,12 @@ class PathsConfig:
 
     def resolve(self, name: str) -> str:
         """Absolute path (or URI) of the table or folder called ``name``."""
-        value = getattr(self, name)
-        if "://" in value or os.path.isabs(value):
-            return str(value)
         root = self.root if "://" in self.root else os.path.abspath(self.root)
+        if name == "root":
+            return root
+        value = str(getattr(self, name))
+        if "://" in value or os.path.isabs(value):
+            return value
         return f"{root.rstrip('/')}/{value}"
 
 
@@ -124,7 +126,7 @@ def _fail(path: str, msg: str) -> typing.NoReturn:
     raise ConfigError(f"{path}: {msg}")
 
 
-def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911 - one branch per type
+def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = get_args(tp)
@@ -179,9 +181,7 @@ def _build(cls: type, data: Mapping[str, Any], path: str = "") -> Any:
     if unknown:
         where = f"{path}." if path else ""
         _fail(f"{where}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(names))})")
-    kwargs = {
-        k: _convert(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()
-    }
+    kwargs = {k: _convert(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
     return cls(**kwargs)
 
 

@@ -96,9 +96,11 @@ def _ipv6_text(key: Column) -> Column:
 
 def to_canonical_ip(key: Column) -> Column:
     """ip_key -> canonical text: dotted quad for IPv4(-mapped), RFC 5952 for IPv6."""
-    return F.when(key.isNull(), F.lit(None).cast("string")).when(
-        key.startswith(IPV4_MAPPED_PREFIX), _ipv4_text(key)
-    ).otherwise(_ipv6_text(key))
+    return (
+        F.when(key.isNull(), F.lit(None).cast("string"))
+        .when(key.startswith(IPV4_MAPPED_PREFIX), _ipv4_text(key))
+        .otherwise(_ipv6_text(key))
+    )
 
 
 def is_ipv4_key(key: Column) -> Column:

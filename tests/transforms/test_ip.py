@@ -74,9 +74,11 @@ def test_python_twins_agree(text, key, canon):
 )
 def test_prefix_key_matches_cidr_key(spark, cidr, ip, inside):
     bits, key = cidr_key_py(cidr)
-    row = spark.createDataFrame([(ip,)], "ip string").select(
-        ip_prefix_key(to_ip_key(F.col("ip")), bits).alias("p")
-    ).first()
+    row = (
+        spark.createDataFrame([(ip,)], "ip string")
+        .select(ip_prefix_key(to_ip_key(F.col("ip")), bits).alias("p"))
+        .first()
+    )
     assert (row.p == key) is inside
 
 
