@@ -1,0 +1,143 @@
+"""boto3 plumbing for the Kinesis source: clients, backoff, pacing and one shard's read loop.
+
+Throttling (``ProvisionedThroughputExceededException``, ``LimitExceededException``) is retried
+forever with full-jitter exponential backoff (capped): a throttled query slows down, it never
+fails. An expired iterator is re-acquired ``AFTER_SEQUENCE_NUMBER`` the last record read. Each
+shard reader keeps to 5 GetRecords calls per second.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError
+from botocore.session import get_session
+
+from spark_jobs.sources.kinesis.offsets import AFTER, AT_TIMESTAMP, TRIM_HORIZON
+
+LOG = logging.getLogger(__name__)
+THROTTLE_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException"}
+)
+MIN_CALL_INTERVAL_S = 0.2  # Kinesis allows 5 GetRecords calls per second per shard
+MAX_GET_RECORDS = 10_000
+MAX_EMPTY_POLLS = 25  # empty pages while "behind": give up for this batch, resume next one
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom to call Kinesis (never credentials: the default chain or a role)."""
+
+    region: str
+    endpoint_url: str | None = None
+    role_arn: str | None = None
+
+
+def _assumed_session(region: str, role_arn: str) -> boto3.Session:
+    sts = boto3.client("sts", region_name=region)
+
+    def refresh() -> dict[str, str]:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="dredge-kinesis")["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    core = get_session()
+    core._credentials = RefreshableCredentials.create_from_metadata(  # type: ignore[attr-defined]
+        metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
+    )
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+def make_client(conn: Connection, *, fast_fail: bool = False) -> Any:
+    """A Kinesis client; ``fast_fail`` for start-up checks (short timeouts, one retry)."""
+    session = (
+        _assumed_session(conn.region, conn.role_arn)
+        if conn.role_arn
+        else boto3.Session(region_name=conn.region)
+    )
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 2 if fast_fail else 3},
+        connect_timeout=3 if fast_fail else 10,
+        read_timeout=10 if fast_fail else 60,
+    )
+    return session.client("kinesis", endpoint_url=conn.endpoint_url, config=config)
+
+
+def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))
+    return None
+
+
+def with_backoff(
+    call: Callable[..., Any],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    base_s: float = 0.05,
+    cap_s: float = 5.0,
+    **kwargs: Any,
+) -> Any:
+    """``call(**kwargs)``, retrying throttling errors forever with full-jitter backoff."""
+    attempt = 0
+    while True:
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) not in THROTTLE_CODES:
+                raise
+            delay = random.uniform(0, min(cap_s, base_s * 2**attempt))
+            attempt += 1
+            LOG.info("kinesis throttled (%s), retry %d in %.2fs", error_code(exc), attempt, delay)
+            sleep(delay)
+
+
+def shard_iterator(client: Any, stream: str, shard_id: str, position: str) -> str:
+    """An iterator at ``position`` (TRIM_HORIZON, AT_TIMESTAMP:<ms> or AFTER:<seq>)."""
+    args: dict[str, Any] = {"StreamName": stream, "ShardId": shard_id}
+    if position == TRIM_HORIZON:
+        args["ShardIteratorType"] = TRIM_HORIZON
+    elif position.startswith(AT_TIMESTAMP):
+        millis = int(position[len(AT_TIMESTAMP) :])
+        args["ShardIteratorType"] = "AT_TIMESTAMP"
+        args["Timestamp"] = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    elif position.startswith(AFTER):
+        args["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+        args["StartingSequenceNumber"] = position[len(AFTER) :]
+    else:
+        raise ValueError(f"unknown shard position {position!r}")
+    return str(with_backoff(client.get_shard_iterator, **args)["ShardIterator"])
+
+
+def arrival_ms(record: dict[str, Any]) -> int:
+    return int(record["ApproximateArrivalTimestamp"].timestamp() * 1000)
+
+
+class Pacer:
+    """Keeps consecutive calls at least ``interval`` seconds apart."""
+
+    def __init__(self, interval: float = MIN_CALL_INTERVAL_S) -> None:
+        self.interval = interval
+        self._last = float("-inf")
+
+    def wait(self) -> None:
+        delay = self._last + self.interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._last = time.monotonic()
+
+
+class DataLossError(RuntimeError):
+    """Records a replay must return are no longer in the shard (past retention)."""
