@@ -1,0 +1,272 @@
+"""Flow-log lines -> typed flows, driven by the flow log's format string, built-ins only.
+
+The format may list any subset of fields in any order; the output always has every field of
+every version (:data:`~spark_jobs.schemas.PARSED_FLOW_SCHEMA`), null where the format lacks
+it, so downstream code is the same whatever the flow log's version. ``-`` is null. Rows that
+cannot be trusted keep a ``quarantine_reason`` (checked in this order): ``field_count``,
+``unknown_field`` (header mode), ``bad_number``, ``bad_address``, ``port_range``,
+``protocol_range``, ``start_after_end``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_jobs.schemas import (
+    DEFAULT_FORMAT,
+    FIELDS,
+    FIELDS_BY_NAME,
+    PARSED_FLOW_SCHEMA,
+    PORT_COLUMNS,
+    PROVENANCE_COLUMNS,
+    FlowField,
+    parse_format_string,
+)
+from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
+
+MISSING = "-"
+TRAFFIC_STATUS = "OK"
+MAX_PORT = 65535
+MAX_PROTOCOL = 255
+_DIGITS_RE = r"^[0-9]{1,19}$"
+# 11 digits of epoch seconds reach year 5138; more would overflow timestamp_seconds.
+_EPOCH_RE = r"^[0-9]{1,11}$"
+_TOKENS = "_tokens"
+_HEADER = "_header"
+EXTRA_COLUMNS: tuple[str, ...] = ("quarantine_reason", "quarantine_detail", "line")
+PARSED_COLUMNS: tuple[str, ...] = (*PARSED_FLOW_SCHEMA.names, *EXTRA_COLUMNS)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each field's token is: a fixed format, or a per-row header column."""
+
+    token_of: Callable[[str], Column | None]  # field name -> token (None: never present)
+    present: Callable[[str], Column]  # field name -> does this row's format have it
+    count_ok: Column
+    count_detail: Column
+    extra_check: Column | None = None  # a reason column checked right after field_count
+
+
+def _split(text: Column) -> Column:
+    return F.split(F.btrim(text, F.lit(" \t\r\n")), "[ \t]+")
+
+
+def _s(field: FlowField) -> str:
+    return f"_s_{field.column}"
+
+
+def _typed(field: FlowField, text: Column) -> Column:
+    if field.kind in ("int", "long", "epoch"):
+        pattern = _EPOCH_RE if field.kind == "epoch" else _DIGITS_RE
+        as_long = F.when(text.rlike(pattern), text.try_cast("long"))
+        if field.kind == "epoch":
+            return F.timestamp_seconds(as_long)
+        return as_long if field.kind == "long" else as_long.try_cast("int")
+    if field.kind == "address":
+        return to_ip_key(text)
+    return text
+
+
+def _named(cols: list[tuple[str, Column]]) -> Column:
+    """', '-joined ``name=value`` of the failing fields (``cols``: (name, failing value))."""
+    return F.concat_ws(", ", *(F.when(v.isNotNull(), F.concat(F.lit(f"{n}="), v)) for n, v in cols))
+
+
+def _checks(fields: tuple[FlowField, ...]) -> list[tuple[str, Column, Column]]:
+    """(reason, is_failing, detail) per value check, on the staged ``_s_*``/typed columns."""
+
+    def failing(
+        pred: Callable[[FlowField], Column], kinds: tuple[str, ...]
+    ) -> list[tuple[str, Column]]:
+        return [(f.name, F.when(pred(f), F.col(_s(f)))) for f in fields if f.kind in kinds]
+
+    def typed_col(f: FlowField) -> Column:
+        return F.col(f"{f.column}_key" if f.kind == "address" else f.column)
+
+    def bad(f: FlowField) -> Column:
+        return F.col(_s(f)).isNotNull() & typed_col(f).isNull()
+
+    numbers = failing(bad, ("int", "long", "epoch"))
+    addresses = failing(bad, ("address",))
+    ports = [
+        (c, F.when(~F.col(c).between(0, MAX_PORT), F.col(c).cast("string"))) for c in PORT_COLUMNS
+    ]
+    protocol = [
+        (
+            "protocol",
+            F.when(~F.col("protocol").between(0, MAX_PROTOCOL), F.col("protocol").cast("string")),
+        )
+    ]
+    start_after_end = F.col("start_time") > F.col("end_time")
+    window = F.concat(
+        F.lit("start="), F.col("_s_start_time"), F.lit(" > end="), F.col("_s_end_time")
+    )
+    return [
+        (
+            "bad_number",
+            F.exists(F.array(*(v for _, v in numbers)), lambda v: v.isNotNull()),
+            _named(numbers),
+        ),
+        (
+            "bad_address",
+            F.exists(F.array(*(v for _, v in addresses)), lambda v: v.isNotNull()),
+            _named(addresses),
+        ),
+        (
+            "port_range",
+            F.exists(F.array(*(v for _, v in ports)), lambda v: v.isNotNull()),
+            _named(ports),
+        ),
+        ("protocol_range", protocol[0][1].isNotNull(), _named(protocol)),
+        ("start_after_end", F.coalesce(start_after_end, F.lit(False)), window),
+    ]
+
+
+def _parse(staged_df: DataFrame, layout: _Layout) -> DataFrame:
+    texts = []
+    for f in FIELDS:
+        token = layout.token_of(f.name)
+        text = F.lit(None).cast("string") if token is None else F.when(token != MISSING, token)
+        texts.append(text.alias(_s(f)))
+    raw_df = staged_df.select(
+        *PROVENANCE_COLUMNS,
+        "line",
+        layout.count_ok.alias("_count_ok"),
+        layout.count_detail.alias("_count_detail"),
+        (
+            layout.extra_check if layout.extra_check is not None else F.lit(None).cast("string")
+        ).alias("_extra"),
+        layout.present("log-status").alias("_has_status"),
+        *texts,
+    )
+    typed_df = raw_df.select(
+        "*",
+        *(
+            _typed(f, F.col(_s(f))).alias(f"{f.column}_key" if f.kind == "address" else f.column)
+            for f in FIELDS
+        ),
+    )
+    checks = _checks(FIELDS)
+    reason = F.when(~F.col("_count_ok"), F.lit("field_count")).when(
+        F.col("_extra").isNotNull(), F.lit("unknown_field")
+    )
+    detail = F.when(~F.col("_count_ok"), F.col("_count_detail")).when(
+        F.col("_extra").isNotNull(), F.col("_extra")
+    )
+    for code, failing, why in checks:
+        reason = reason.when(failing, F.lit(code))
+        detail = detail.when(failing, why)
+    return typed_df.select(
+        *_final_columns(),
+        reason.alias("quarantine_reason"),
+        detail.alias("quarantine_detail"),
+        "line",
+    )
+
+
+def _final_columns() -> list[Column]:
+    cols: list[Column] = []
+    for f in FIELDS:
+        if f.kind == "address":
+            cols.append(to_canonical_ip(F.col(f"{f.column}_key")).alias(f.column))
+        else:
+            cols.append(F.col(f.column).cast(f.spark_type).alias(f.column))
+    cols += [F.col(f"{f.column}_key") for f in FIELDS if f.kind == "address"]
+    is_ok = F.coalesce(F.col("log_status") == TRAFFIC_STATUS, F.lit(False))
+    cols.append(F.when(F.col("_has_status"), is_ok).otherwise(F.lit(True)).alias("is_traffic"))
+    sub = F.coalesce(F.col("origin_sub").cast("string"), F.lit(""))
+    cols.append(F.sha2(F.concat_ws("|", "origin", "origin_offset", sub), 256).alias("flow_id"))
+    cols += [F.col(c) for c in PROVENANCE_COLUMNS]
+    return cols
+
+
+def parse_flow_lines(lines_df: DataFrame, log_format: str | None = None) -> DataFrame:
+    """Flow lines in one known format -> typed flows with a ``quarantine_reason``.
+
+    Needs ``line`` and the provenance columns (``origin, origin_offset, origin_sub,
+    arrival_time``). Returns :data:`PARSED_COLUMNS`: every field of
+    :data:`~spark_jobs.schemas.PARSED_FLOW_SCHEMA` (canonical address text plus ``*_key``,
+    ``is_traffic``, ``flow_id``, provenance), then ``quarantine_reason`` (null = valid),
+    ``quarantine_detail`` and the original ``line``.
+
+    Args:
+        lines_df: the flow lines.
+        log_format: ``"${version} ${account-id} ..."``; None means the v2 default format.
+
+    Raises:
+        FormatError: the format string names an unknown field (raised when building the plan).
+    """
+    names = parse_format_string(log_format or DEFAULT_FORMAT)
+    index = {name: i + 1 for i, name in enumerate(names)}
+    tokens = F.col(_TOKENS)
+
+    def token_of(name: str) -> Column | None:
+        return F.try_element_at(tokens, F.lit(index[name])) if name in index else None
+
+    layout = _Layout(
+        token_of=token_of,
+        present=lambda name: F.lit(name in index),
+        count_ok=F.size(tokens) == len(names),
+        count_detail=F.concat(
+            F.lit(f"expected {len(names)} fields, got "), F.size(tokens).cast("string")
+        ),
+    )
+    return _parse(lines_df.withColumn(_TOKENS, _split(F.col("line"))), layout)
+
+
+def parse_flow_lines_with_header(lines_df: DataFrame) -> DataFrame:
+    """Flow lines whose format travels with them (S3 text files) -> like :func:`parse_flow_lines`.
+
+    Needs ``line``, ``log_format`` (the file's header line: ``version account-id ...``, or
+    ``${...}`` tokens) and the provenance columns. A header naming a field this catalog does
+    not know quarantines its lines with ``unknown_field``.
+    """
+    known = F.array(*(F.lit(n) for n in FIELDS_BY_NAME))
+    header = F.transform(
+        _split(F.col("log_format")), lambda t: F.regexp_replace(t, r"^\$\{|\}$", "")
+    )
+    staged = lines_df.withColumn(_TOKENS, _split(F.col("line"))).withColumn(_HEADER, header)
+    tokens, hdr = F.col(_TOKENS), F.col(_HEADER)
+
+    def token_of(name: str) -> Column:
+        pos = F.array_position(hdr, F.lit(name)).cast("int")
+        return F.when(pos > 0, F.try_element_at(tokens, pos))
+
+    unknown = F.array_join(F.filter(hdr, lambda t: ~F.array_contains(known, t)), ", ")
+    layout = _Layout(
+        token_of=token_of,
+        present=lambda name: F.array_contains(hdr, F.lit(name)),
+        count_ok=F.size(tokens) == F.size(hdr),
+        count_detail=F.concat(
+            F.lit("expected "),
+            F.size(hdr).cast("string"),
+            F.lit(" fields, got "),
+            F.size(tokens).cast("string"),
+        ),
+        extra_check=F.when(unknown != "", F.concat(F.lit("unknown fields: "), unknown)),
+    )
+    return _parse(staged, layout)
+
+
+def filter_valid_flows(parsed_df: DataFrame) -> DataFrame:
+    """Parsed rows -> valid flows only, in exactly :data:`PARSED_FLOW_SCHEMA`.
+
+    NODATA/SKIPDATA rows are valid (kept, ``is_traffic`` false).
+    """
+    return parsed_df.filter(F.col("quarantine_reason").isNull()).select(*PARSED_FLOW_SCHEMA.names)
+
+
+def to_quarantine_rows(parsed_df: DataFrame) -> DataFrame:
+    """Parsed rows -> quarantine rows (:data:`~spark_jobs.schemas.QUARANTINE_SCHEMA`) for bad lines."""
+    return parsed_df.filter(F.col("quarantine_reason").isNotNull()).select(
+        *PROVENANCE_COLUMNS,
+        F.col("quarantine_reason").alias("reason"),
+        F.col("quarantine_detail").alias("detail"),
+        F.col("line").alias("raw"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
