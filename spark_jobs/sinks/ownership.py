@@ -1,0 +1,147 @@
+"""Applying observations to the ownership Delta table (SCD2 MERGE) and writing CIDR labels.
+
+One writer at a time is assumed (the refresh job); Delta's optimistic concurrency makes a second
+concurrent writer fail rather than corrupt the table. Each apply is two commits: the MERGE,
+then the freshness property. If the process dies between them the marker lags, and the next run
+re-plans the same observation to an empty change set before moving the marker on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs.sources.ownership import (
+    FAILED_SCOPES_PROPERTY,
+    FRESHNESS_PROPERTY,
+    format_time,
+    read_freshness,
+    read_ownership,
+)
+from spark_jobs.transforms.ownership import (
+    ACTION_CLOSE,
+    ACTION_OPEN,
+    OWNERSHIP_COLUMNS,
+    OWNERSHIP_SCHEMA,
+    SCOPE_SCHEMA,
+    Observation,
+    plan_ownership_changes,
+    to_observed_ips,
+)
+
+log = logging.getLogger(__name__)
+
+
+class StaleObservationError(ValueError):
+    """An observation older than the table's freshness: history is never rewritten."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What one apply did. ``skipped``: the observation equals the freshness (a re-run)."""
+
+    observed_at: datetime
+    closed: int
+    opened: int
+    skipped: bool = False
+
+
+def ensure_ownership_table(spark: SparkSession, path: str) -> None:
+    """Create the empty ownership table at ``path`` if there is none."""
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(OWNERSHIP_SCHEMA).execute()
+
+
+def check_not_stale(observed_at: datetime, freshness: datetime | None, label: str = "") -> bool:
+    """True if the observation should be applied, False if it equals ``freshness`` (re-run).
+
+    Raises:
+        StaleObservationError: ``observed_at`` is before ``freshness``.
+    """
+    if freshness is None or observed_at > freshness:
+        return True
+    if observed_at == freshness:
+        return False
+    raise StaleObservationError(
+        f"observation {label or ''} at {format_time(observed_at)} is older than the ownership "
+        f"table's freshness {format_time(freshness)}; a stale snapshot never rewrites history "
+        "(re-export it, or apply only newer observations)"
+    )
+
+
+def merge_changes(spark: SparkSession, path: str, changes_df: DataFrame) -> tuple[int, int]:
+    """MERGE a change set (see ``plan_ownership_changes``); returns (closed, opened)."""
+    target = DeltaTable.forPath(spark, path)
+    match = (
+        "t.ip_key = s.ip_key AND t.valid_from = s.valid_from AND t.valid_to IS NULL "
+        f"AND s.action = '{ACTION_CLOSE}'"
+    )
+    (
+        target.alias("t")
+        .merge(changes_df.alias("s"), match)
+        .whenMatchedUpdate(set={"valid_to": "s.valid_to"})
+        .whenNotMatchedInsert(
+            condition=f"s.action = '{ACTION_OPEN}'",
+            values={c: f"s.{c}" for c in OWNERSHIP_COLUMNS},
+        )
+        .execute()
+    )
+    last = target.history(1).select("operation", "operationMetrics").first()
+    if last is None or last["operation"] != "MERGE":
+        return 0, 0
+    metrics = last["operationMetrics"] or {}
+    return int(metrics.get("numTargetRowsUpdated", 0)), int(metrics.get("numTargetRowsInserted", 0))
+
+
+def record_freshness(spark: SparkSession, path: str, obs: Observation) -> None:
+    """Store the observation time (and the scopes that failed in it) as table properties."""
+    failed = ",".join(f"{a}/{r}" for (a, r), _ in obs.failed)
+    quoted = path.replace("`", "``")
+    spark.sql(
+        f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ("
+        f"'{FRESHNESS_PROPERTY}' = '{format_time(obs.observed_at)}', "
+        f"'{FAILED_SCOPES_PROPERTY}' = '{failed}')"
+    )
+
+
+def apply_observation(spark: SparkSession, path: str, obs: Observation) -> ApplyResult:
+    """Apply one observation to the ownership table at ``path`` (created if absent).
+
+    Raises:
+        StaleObservationError: the observation is older than the table's freshness.
+    """
+    ensure_ownership_table(spark, path)
+    if not check_not_stale(obs.observed_at, read_freshness(spark, path), obs.label):
+        log.info("observation %s at %s already applied: no-op", obs.label, obs.observed_at)
+        return ApplyResult(obs.observed_at, 0, 0, skipped=True)
+    scopes_df = spark.createDataFrame(list(obs.scopes), SCOPE_SCHEMA)
+    changes_df = plan_ownership_changes(
+        read_ownership(spark, path), to_observed_ips(obs.rows_df), scopes_df, obs.observed_at
+    )
+    closed, opened = merge_changes(spark, path, changes_df)
+    record_freshness(spark, path, obs)
+    log.info(
+        "applied %s at %s: %d closed, %d opened, %d scopes covered, %d failed",
+        obs.label,
+        format_time(obs.observed_at),
+        closed,
+        opened,
+        len(obs.scopes),
+        len(obs.failed),
+    )
+    return ApplyResult(obs.observed_at, closed, opened)
+
+
+def write_cidr_labels(labels_df: DataFrame, path: str) -> None:
+    """Replace the CIDR-label table at ``path`` with ``labels_df``."""
+    (
+        labels_df.withColumn("prefix_len", F.col("prefix_len").cast("int"))
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .save(path)
+    )
