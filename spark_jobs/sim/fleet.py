@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spark_jobs.sim.apps import App
 from spark_jobs.sim.geo import N_AZS, N_REGIONS, REGIONS
 
 NEVER = 2**62  # terminate time of an incarnation still alive at the end of the horizon
@@ -21,30 +22,6 @@ KIND_TASK = "task"
 KIND_LB = "load_balancer"
 KIND_NAT = "nat_gateway"
 NAT_APP = "natgw"
-_WORDS = (
-    "api edge billing catalog cart search auth profile ratings playback license drm "
-    "subscriber gateway zuul eureka artwork encoder recs bookmarks history payments ledger "
-    "notify mailer queue indexer metrics logs config identity session device router"
-).split()
-_PORTS = ((8080, 6), (7001, 6), (443, 6), (9090, 6), (6379, 6), (5432, 6), (8125, 17), (9042, 6))
-
-
-@dataclass(frozen=True)
-class App:
-    """One application: where it runs, how it serves, whom it calls."""
-
-    idx: int
-    name: str
-    regions: tuple[int, ...]
-    platform: str  # "ec2" or "ecs"
-    port: int
-    protocol: int
-    capacity: int
-    is_zone_aware: bool
-    is_dual_stack: bool
-    has_elb: bool
-    deps: tuple[int, ...]
-    dep_regions: tuple[int, ...]  # -1 = the caller's region; else a deliberate cross-region talk
 
 
 @dataclass(frozen=True)
@@ -62,49 +39,6 @@ class Incarnation:
     is_dual_stack: bool
     launch: int
     terminate: int
-
-
-def _app_names(n: int) -> list[str]:
-    return [_WORDS[i % len(_WORDS)] + (str(i // len(_WORDS)) if i >= len(_WORDS) else "") for i in range(n)]
-
-
-def build_apps(rng: np.random.Generator, n_apps: int) -> list[App]:
-    """``n_apps`` apps with Zipf-ish capacity and a dependency graph with cross-region edges."""
-    names = _app_names(n_apps)
-    popularity = 1.0 / np.arange(1, n_apps + 1) ** 0.8
-    popularity /= popularity.sum()
-    apps: list[App] = []
-    region_sets: list[tuple[int, ...]] = []
-    for i in range(n_apps):
-        u = rng.random()
-        k = 3 if u < 0.3 else (2 if u < 0.45 else 1)
-        region_sets.append(tuple(sorted(int(r) for r in rng.choice(N_REGIONS, k, replace=False))))
-    for i, name in enumerate(names):
-        others = [j for j in range(n_apps) if j != i]
-        n_deps = min(len(others), 4)
-        weights = popularity[others] / popularity[others].sum()
-        deps = tuple(int(d) for d in rng.choice(others, n_deps, replace=False, p=weights))
-        dep_regions = tuple(
-            int(rng.choice(region_sets[d])) if rng.random() < 0.12 else -1 for d in deps
-        )
-        port, proto = _PORTS[int(rng.integers(len(_PORTS)))]
-        apps.append(
-            App(
-                idx=i,
-                name=name,
-                regions=region_sets[i],
-                platform="ecs" if rng.random() < 0.3 else "ec2",
-                port=port,
-                protocol=proto,
-                capacity=int(2 + min(12, popularity[i] * n_apps * 3)),
-                is_zone_aware=bool(rng.random() < 0.4),
-                is_dual_stack=bool(rng.random() < 0.25),
-                has_elb=bool(rng.random() < 0.4),
-                deps=deps,
-                dep_regions=dep_regions,
-            )
-        )
-    return apps
 
 
 def _slot(
@@ -159,8 +93,19 @@ def _cluster_incarnations(
     def emit(slot: int, asg: str, spans: list[tuple[int, int]]) -> None:
         for launch, terminate in spans:
             out.append(
-                Incarnation(app.idx, app.name, cluster, asg, kind, region, slot % N_AZS, False,
-                            app.is_dual_stack, launch, terminate)
+                Incarnation(
+                    app.idx,
+                    app.name,
+                    cluster,
+                    asg,
+                    kind,
+                    region,
+                    slot % N_AZS,
+                    False,
+                    app.is_dual_stack,
+                    launch,
+                    terminate,
+                )
             )
 
     for slot in range(capacity + extra):
@@ -187,8 +132,21 @@ def build_incarnations(rng: np.random.Generator, apps: list[App], h: Horizon) ->
     out: list[Incarnation] = []
     for r in range(N_REGIONS):
         for a in range(N_AZS):
-            out.append(Incarnation(-1, NAT_APP, f"{NAT_APP}-{REGIONS[r]}", f"{NAT_APP}-{REGIONS[r]}",
-                                   KIND_NAT, r, a, True, False, h.t0 - 86400 * 30, NEVER))
+            out.append(
+                Incarnation(
+                    -1,
+                    NAT_APP,
+                    f"{NAT_APP}-{REGIONS[r]}",
+                    f"{NAT_APP}-{REGIONS[r]}",
+                    KIND_NAT,
+                    r,
+                    a,
+                    True,
+                    False,
+                    h.t0 - 86400 * 30,
+                    NEVER,
+                )
+            )
     for app in apps:
         stack = "prod" if rng.random() < 0.85 else "test"
         clusters = [(f"{app.name}-{stack}", app.capacity)]
@@ -200,7 +158,22 @@ def build_incarnations(rng: np.random.Generator, apps: list[App], h: Horizon) ->
             if app.has_elb:
                 lb = f"{app.name}-{stack}-elb"
                 for a in range(N_AZS):
-                    for launch, terminate in _slot(rng, h.t0, h.t1, False, 6 * 3600.0, 20, h.t0 - 86400):
-                        out.append(Incarnation(app.idx, app.name, clusters[0][0], lb, KIND_LB,
-                                               region, a, True, app.is_dual_stack, launch, terminate))
+                    for launch, terminate in _slot(
+                        rng, h.t0, h.t1, False, 6 * 3600.0, 20, h.t0 - 86400
+                    ):
+                        out.append(
+                            Incarnation(
+                                app.idx,
+                                app.name,
+                                clusters[0][0],
+                                lb,
+                                KIND_LB,
+                                region,
+                                a,
+                                True,
+                                app.is_dual_stack,
+                                launch,
+                                terminate,
+                            )
+                        )
     return out

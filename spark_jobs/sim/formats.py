@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spark_jobs.sim.records import EGRESS, STATUS_OK, Records, take
@@ -36,14 +38,14 @@ def header(fmt: str) -> str:
     return " ".join(FORMATS[fmt])
 
 
-def _addr(world: World, ep: np.ndarray, is_v6: np.ndarray) -> list[str]:
-    return np.where(is_v6, world.ep_ip6[ep], world.ep_ip4[ep]).tolist()  # type: ignore[no-any-return]
+def _addr(world: World, ep: np.ndarray, is_v6: np.ndarray) -> list[Any]:
+    return np.where(is_v6, world.ep_ip6[ep], world.ep_ip4[ep]).tolist()
 
 
 def _data_lines(world: World, recs: Records, fmt: str) -> list[str]:
     """Lines of records with traffic (log-status OK)."""
     eni, is_v6 = recs["eni"], recs["is_v6"]
-    cols: list[list[object]] = [
+    cols: list[list[Any]] = [
         world.ep_account[eni].tolist(),
         world.eni[eni].tolist(),
         _addr(world, recs["src"], is_v6),
@@ -60,7 +62,7 @@ def _data_lines(world: World, recs: Records, fmt: str) -> list[str]:
     return [template % row for row in zip(*cols, strict=True)]
 
 
-def _v5_columns(world: World, recs: Records) -> list[list[object]]:
+def _v5_columns(world: World, recs: Records) -> list[list[Any]]:
     eni, is_v6 = recs["eni"], recs["is_v6"]
     flags = _TCP_FLAGS[(recs["srcport"] + recs["start"]) % len(_TCP_FLAGS)]
     flags = np.where(recs["protocol"] == 6, flags, 0)
@@ -96,7 +98,7 @@ def _v5_columns(world: World, recs: Records) -> list[list[object]]:
 def _no_data_lines(world: World, recs: Records, fmt: str) -> list[str]:
     """NODATA / SKIPDATA lines: only the ENI, the window and the status are known."""
     eni = recs["eni"]
-    cols: list[list[object]] = [
+    cols: list[list[Any]] = [
         world.ep_account[eni].tolist(),
         world.eni[eni].tolist(),
         recs["start"].tolist(),
@@ -122,12 +124,11 @@ def format_lines(world: World, recs: Records, fmt: str) -> list[str]:
     out = np.empty(len(has_data), dtype=object)
     out[has_data] = _data_lines(world, take(recs, has_data), fmt)
     out[~has_data] = _no_data_lines(world, take(recs, ~has_data), fmt)
-    return out.tolist()  # type: ignore[no-any-return]
+    lines: list[str] = out.tolist()
+    return lines
 
 
-def corrupt(
-    rng: np.random.Generator, lines: list[str], recs: Records, share: float
-) -> np.ndarray:
+def corrupt(rng: np.random.Generator, lines: list[str], recs: Records, share: float) -> np.ndarray:
     """Make about ``share`` of the data lines malformed in place; the reason per line or None."""
     reasons = np.full(len(lines), None, dtype=object)
     candidates = np.flatnonzero(recs["status"] == STATUS_OK)
@@ -154,4 +155,3 @@ def corrupt(
         lines[i] = " ".join(tokens)
         reasons[i] = reason
     return reasons
-

@@ -83,7 +83,9 @@ def build_geography(rng: np.random.Generator) -> Geography:
     vpcs: list[Vpc] = []
     subnets: list[Subnet] = []
     for r, region in enumerate(REGIONS):
-        vpc = Vpc(hex_id(rng, "vpc"), f"10.{r}.0.0/16", f"2001:db8:{r + 1}::/48", region, ACCOUNTS[r])
+        vpc = Vpc(
+            hex_id(rng, "vpc"), f"10.{r}.0.0/16", f"2001:db8:{r + 1}::/48", region, ACCOUNTS[r]
+        )
         vpcs.append(vpc)
         for a in range(N_AZS):
             for is_public in (False, True):

@@ -18,6 +18,9 @@ COLUMNS: tuple[str, ...] = (
 ACCEPT, REJECT = 0, 1
 STATUS_OK, STATUS_NODATA, STATUS_SKIPDATA = 0, 1, 2
 INGRESS, EGRESS = 0, 1
+TICK_S = 5  # traffic is generated per tick among resources alive for the whole tick
+NODATA_SHARE = 0.01
+SKIPDATA_SHARE = 0.002
 LATE_SHARE = 0.005  # records delivered 30 min to 2 h late
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -95,3 +98,44 @@ def clamp_end(
         _, wend = window_bounds(world, ep, start)
         end = np.minimum(end, np.minimum(wend, world.terminate[ep]) - 1)
     return np.maximum(end, start)
+
+
+def flow_shape(rng: np.random.Generator, n: int, t: int) -> dict[str, np.ndarray]:
+    """Start (in the tick at ``t``), duration, client port, packets and bytes of ``n`` flows."""
+    packets = 1 + rng.geometric(0.05, size=n)
+    return {
+        "start": t + rng.integers(0, TICK_S, size=n),
+        "dur": rng.exponential(20.0, size=n).astype(np.int64),
+        "srcport": rng.integers(32768, 61000, size=n),
+        "packets": packets,
+        "bytes": packets * rng.integers(40, 1500, size=n),
+    }
+
+
+def no_traffic(world: World, rng: np.random.Generator, t: int, lines_per_minute: int) -> Records:
+    """NODATA / SKIPDATA records for windows that open in [t, t + 60) on distinct ENIs."""
+    w = world
+    alive = np.flatnonzero((w.launch <= t) & (w.terminate > t + 60))
+    opens = t + (w.win_offset[alive] - t) % w.window[alive]
+    alive, opens = alive[opens < t + 60], opens[opens < t + 60]
+    n_nodata = int(rng.binomial(lines_per_minute, NODATA_SHARE))
+    n_skip = int(rng.binomial(lines_per_minute, SKIPDATA_SHARE))
+    n = min(len(alive), n_nodata + n_skip)
+    if n == 0:
+        return concat_records([])
+    pick = rng.choice(len(alive), size=n, replace=False)
+    eni, start = alive[pick], opens[pick]
+    end = np.minimum(start + w.window[eni], w.terminate[eni]) - 1
+    n_skip = min(n_skip, round(n * n_skip / (n_nodata + n_skip)))
+    status = np.where(np.arange(n) < n - n_skip, STATUS_NODATA, STATUS_SKIPDATA)
+    return make_records(
+        n,
+        eni=eni,
+        src=-1,
+        dst=-1,
+        start=start,
+        end=end,
+        status=status,
+        direction=INGRESS,
+        action=ACCEPT,
+    )

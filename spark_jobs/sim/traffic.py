@@ -16,16 +16,16 @@ from spark_jobs.sim.records import (
     EGRESS,
     INGRESS,
     REJECT,
-    STATUS_NODATA,
-    STATUS_SKIPDATA,
+    TICK_S,
     Records,
     clamp_end,
     concat_records,
+    flow_shape,
     make_records,
+    no_traffic,
 )
 from spark_jobs.sim.world import KINDS, World
 
-TICK_S = 5
 # conversation kinds and their shares; records per conversation in RECORDS_PER
 MIX: dict[str, float] = {
     "call": 0.55, "call_reject": 0.02, "elb_forward": 0.10, "aws": 0.12,
@@ -34,8 +34,6 @@ MIX: dict[str, float] = {
 RECORDS_PER: dict[str, int] = {
     "call": 2, "call_reject": 2, "elb_forward": 2, "aws": 1, "nat": 3, "elb_in": 1, "scan": 1,
 }  # fmt: skip
-NODATA_SHARE = 0.01
-SKIPDATA_SHARE = 0.002
 _SCAN_PORTS = np.array([22, 23, 445, 3389])
 _SERVER_KINDS = (KINDS.index("instance"), KINDS.index("task"))
 
@@ -48,11 +46,13 @@ class Traffic:
         self.seed = seed
         self.lines_per_minute = lines_per_minute
         per_conv = sum(MIX[k] * RECORDS_PER[k] for k in MIX)
-        self.conv_per_minute = int(round(lines_per_minute / per_conv))
+        self.conv_per_minute = round(lines_per_minute / per_conv)
         apps = world.apps
         k = max(len(a.deps) for a in apps)
         self.deps = np.array([[a.deps[i % len(a.deps)] for i in range(k)] for a in apps])
-        self.dep_regions = np.array([[a.dep_regions[i % len(a.deps)] for i in range(k)] for a in apps])
+        self.dep_regions = np.array(
+            [[a.dep_regions[i % len(a.deps)] for i in range(k)] for a in apps]
+        )
         self.zone_aware = np.array([a.is_zone_aware for a in apps])
         self.port = np.array([a.port for a in apps], dtype=np.int64)
         self.proto = np.array([a.protocol for a in apps], dtype=np.int64)
@@ -69,7 +69,7 @@ class Traffic:
         n_ticks = 60 // TICK_S
         base, rem = divmod(self.conv_per_minute, n_ticks)
         parts = [self._tick(rng, t_m + TICK_S * i, base + int(i < rem)) for i in range(n_ticks)]
-        parts.append(self._no_traffic(rng, t_m))
+        parts.append(no_traffic(self.w, rng, t_m, self.lines_per_minute))
         recs = concat_records(parts)
         order = np.argsort(recs["start"], kind="stable")
         return {c: v[order] for c, v in recs.items()}
@@ -96,7 +96,9 @@ class Traffic:
             dst_app = self.deps[w.app[src], pick]
             region = self.dep_regions[w.app[src], pick]
             region = np.where(region >= 0, region, w.region[src])
-            parts.append(self._call(rng, t, src, dst_app, region, 0.6 if name == "call_reject" else 0.0))
+            parts.append(
+                self._call(rng, t, src, dst_app, region, 0.6 if name == "call_reject" else 0.0)
+            )
         fwd = elbs[rng.integers(max(len(elbs), 1), size=counts["elb_forward"])]
         parts.append(self._call(rng, t, fwd, w.app[fwd], w.region[fwd], 0.0))
         parts.append(self._aws(rng, t, servers[rng.integers(len(servers), size=counts["aws"])]))
@@ -105,12 +107,24 @@ class Traffic:
         parts.append(self._inbound(rng, t, servers, counts["scan"], is_scan=True))
         return concat_records(parts)
 
-    def _pick(self, rng: np.random.Generator, app: np.ndarray, region: np.ndarray,
-              az: np.ndarray, is_zone: np.ndarray) -> np.ndarray:
+    def _pick(
+        self,
+        rng: np.random.Generator,
+        app: np.ndarray,
+        region: np.ndarray,
+        az: np.ndarray,
+        is_zone: np.ndarray,
+    ) -> np.ndarray:
         """A random alive server of ``app``: same AZ if zone-aware, else region, else anywhere."""
         k = self._keys
-        lo_a, hi_a = np.searchsorted(k, app * 9 + region * 3 + az), np.searchsorted(k, app * 9 + region * 3 + az, "right")
-        lo_r, hi_r = np.searchsorted(k, app * 9 + region * 3), np.searchsorted(k, app * 9 + region * 3 + 2, "right")
+        lo_a, hi_a = (
+            np.searchsorted(k, app * 9 + region * 3 + az),
+            np.searchsorted(k, app * 9 + region * 3 + az, "right"),
+        )
+        lo_r, hi_r = (
+            np.searchsorted(k, app * 9 + region * 3),
+            np.searchsorted(k, app * 9 + region * 3 + 2, "right"),
+        )
         lo_x, hi_x = np.searchsorted(k, app * 9), np.searchsorted(k, app * 9 + 8, "right")
         use_a = is_zone & (hi_a > lo_a)
         use_r = ~use_a & (hi_r > lo_r)
@@ -119,31 +133,37 @@ class Traffic:
         pos = lo + np.floor(rng.random(len(app)) * (hi - lo)).astype(np.int64)
         return np.where(hi > lo, self._srv[np.minimum(pos, len(self._srv) - 1)], -1)
 
-    def _shape(self, rng: np.random.Generator, n: int, t: int) -> dict[str, np.ndarray]:
-        packets = 1 + rng.geometric(0.05, size=n)
-        return {
-            "start": t + rng.integers(0, TICK_S, size=n),
-            "dur": rng.exponential(20.0, size=n).astype(np.int64),
-            "srcport": rng.integers(32768, 61000, size=n),
-            "packets": packets,
-            "bytes": packets * rng.integers(40, 1500, size=n),
-        }
-
-    def _call(self, rng: np.random.Generator, t: int, src: np.ndarray, dst_app: np.ndarray,
-              region: np.ndarray, reject_share: float) -> Records:
+    def _call(
+        self,
+        rng: np.random.Generator,
+        t: int,
+        src: np.ndarray,
+        dst_app: np.ndarray,
+        region: np.ndarray,
+        reject_share: float,
+    ) -> Records:
         w = self.w
         is_zone = self.zone_aware[dst_app] & (rng.random(len(src)) < 0.9)
         dst = self._pick(rng, dst_app, region, w.az[src], is_zone)
         ok = dst >= 0
         src, dst, dst_app = src[ok], dst[ok], dst_app[ok]
         n = len(src)
-        s = self._shape(rng, n, t)
+        s = flow_shape(rng, n, t)
         end = clamp_end(w, s["start"], s["start"] + s["dur"], [src, dst])
         is_v6 = w.has_v6[src] & w.has_v6[dst] & (rng.random(n) < 0.3)
         action_in = np.where(rng.random(n) < reject_share, REJECT, ACCEPT)
-        common = dict(src=src, dst=dst, is_v6=is_v6, srcport=s["srcport"],
-                      dstport=self.port[dst_app], protocol=self.proto[dst_app],
-                      packets=s["packets"], bytes=s["bytes"], start=s["start"], end=end)
+        common = dict(
+            src=src,
+            dst=dst,
+            is_v6=is_v6,
+            srcport=s["srcport"],
+            dstport=self.port[dst_app],
+            protocol=self.proto[dst_app],
+            packets=s["packets"],
+            bytes=s["bytes"],
+            start=s["start"],
+            end=end,
+        )
         out = make_records(n, eni=src, direction=EGRESS, action=ACCEPT, **common)
         into = make_records(n, eni=dst, direction=INGRESS, action=action_in, **common)
         return concat_records([out, into])
@@ -151,58 +171,76 @@ class Traffic:
     def _aws(self, rng: np.random.Generator, t: int, src: np.ndarray) -> Records:
         w, n = self.w, len(src)
         region = np.where(rng.random(n) < 0.9, w.region[src], rng.integers(3, size=n))
-        dst = w.aws_start + region * self.n_aws_per_region + rng.integers(self.n_aws_per_region, size=n)
-        s = self._shape(rng, n, t)
+        dst = (
+            w.aws_start
+            + region * self.n_aws_per_region
+            + rng.integers(self.n_aws_per_region, size=n)
+        )
+        s = flow_shape(rng, n, t)
         end = clamp_end(w, s["start"], s["start"] + s["dur"], [src])
-        return make_records(n, eni=src, src=src, dst=dst, srcport=s["srcport"], dstport=443,
-                            protocol=6, packets=s["packets"], bytes=s["bytes"], start=s["start"],
-                            end=end, direction=EGRESS, action=ACCEPT)
+        return make_records(
+            n,
+            eni=src,
+            src=src,
+            dst=dst,
+            srcport=s["srcport"],
+            dstport=443,
+            protocol=6,
+            packets=s["packets"],
+            bytes=s["bytes"],
+            start=s["start"],
+            end=end,
+            direction=EGRESS,
+            action=ACCEPT,
+        )
 
     def _nat(self, rng: np.random.Generator, t: int, src: np.ndarray) -> Records:
         w, n = self.w, len(src)
         nat = self.nat_at[w.region[src] * 3 + w.az[src]]
         peer = w.inet_start + rng.integers(self.n_inet, size=n)
-        s = self._shape(rng, n, t)
+        s = flow_shape(rng, n, t)
         end = clamp_end(w, s["start"], s["start"] + s["dur"], [src, nat])
-        c = dict(srcport=s["srcport"], dstport=443, protocol=6, packets=s["packets"],
-                 bytes=s["bytes"], start=s["start"], end=end, action=ACCEPT)
+        c: dict[str, np.ndarray | int] = dict(
+            srcport=s["srcport"],
+            dstport=443,
+            protocol=6,
+            packets=s["packets"],
+            bytes=s["bytes"],
+            start=s["start"],
+            end=end,
+            action=ACCEPT,
+        )
         return concat_records([
             make_records(n, eni=src, src=src, dst=peer, direction=EGRESS, **c),
             make_records(n, eni=nat, src=src, dst=nat, pkt_dst=peer, direction=INGRESS, **c),
             make_records(n, eni=nat, src=nat, dst=peer, direction=EGRESS, **c),
         ])  # fmt: skip
 
-    def _inbound(self, rng: np.random.Generator, t: int, targets: np.ndarray, n: int,
-                 is_scan: bool) -> Records:
+    def _inbound(
+        self, rng: np.random.Generator, t: int, targets: np.ndarray, n: int, is_scan: bool
+    ) -> Records:
         if n == 0 or len(targets) == 0:
             return concat_records([])
         w = self.w
         dst = targets[rng.integers(len(targets), size=n)]
         peer = w.inet_start + rng.integers(self.n_inet, size=n)
-        s = self._shape(rng, n, t)
+        s = flow_shape(rng, n, t)
         packets = rng.integers(1, 3, size=n) if is_scan else s["packets"]
         size = packets * 60 if is_scan else s["bytes"]
         port = _SCAN_PORTS[rng.integers(len(_SCAN_PORTS), size=n)] if is_scan else 443
         end = clamp_end(w, s["start"], s["start"] + s["dur"], [dst])
-        return make_records(n, eni=dst, src=peer, dst=dst, srcport=s["srcport"], dstport=port,
-                            protocol=6, packets=packets, bytes=size, start=s["start"], end=end,
-                            direction=INGRESS, action=REJECT if is_scan else ACCEPT)
-
-    def _no_traffic(self, rng: np.random.Generator, t: int) -> Records:
-        """NODATA / SKIPDATA records for windows that open in [t, t + 60) on distinct ENIs."""
-        w = self.w
-        alive = np.flatnonzero((w.launch <= t) & (w.terminate > t + 60))
-        opens = t + (w.win_offset[alive] - t) % w.window[alive]
-        alive, opens = alive[opens < t + 60], opens[opens < t + 60]
-        n_nodata = int(rng.binomial(self.lines_per_minute, NODATA_SHARE))
-        n_skip = int(rng.binomial(self.lines_per_minute, SKIPDATA_SHARE))
-        n = min(len(alive), n_nodata + n_skip)
-        if n == 0:
-            return concat_records([])
-        pick = rng.choice(len(alive), size=n, replace=False)
-        eni, start = alive[pick], opens[pick]
-        end = np.minimum(start + w.window[eni], w.terminate[eni]) - 1
-        n_skip = min(n_skip, int(round(n * n_skip / (n_nodata + n_skip))))
-        status = np.where(np.arange(n) < n - n_skip, STATUS_NODATA, STATUS_SKIPDATA)
-        return make_records(n, eni=eni, src=-1, dst=-1, start=start, end=end,
-                            status=status, direction=INGRESS, action=ACCEPT)
+        return make_records(
+            n,
+            eni=dst,
+            src=peer,
+            dst=dst,
+            srcport=s["srcport"],
+            dstport=port,
+            protocol=6,
+            packets=packets,
+            bytes=size,
+            start=s["start"],
+            end=end,
+            direction=INGRESS,
+            action=REJECT if is_scan else ACCEPT,
+        )

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spark_jobs.sim.apps import App, build_apps
 from spark_jobs.sim.fleet import (
     KIND_INSTANCE,
     KIND_LB,
     KIND_NAT,
     KIND_TASK,
-    App,
     Horizon,
-    build_apps,
     build_incarnations,
 )
 from spark_jobs.sim.geo import (
@@ -153,12 +152,15 @@ def build_world(seed: int, n_apps: int, horizon: Horizon, window_mode: str = "mi
         ep_ip6=_obj([*ip6, *none_aws, *none_inet]),
         ep_app=_obj([*fleet_app, *none_aws, *none_inet]),
         ep_cluster=_obj([*(i.cluster for i in incs), *none_aws, *none_inet]),
-        ep_region=_obj([*(REGIONS[i.region_idx] for i in incs), *(r for _, r, _ in aws),
-                        *none_inet]),
-        ep_az=_obj([*(REGIONS[i.region_idx] + AZ_LETTERS[i.az_idx] for i in incs), *none_aws,
-                    *none_inet]),
-        ep_kind=_obj([*(i.kind for i in incs), *([KIND_AWS] * len(aws)),
-                      *([KIND_INTERNET] * len(peers))]),
+        ep_region=_obj(
+            [*(REGIONS[i.region_idx] for i in incs), *(r for _, r, _ in aws), *none_inet]
+        ),
+        ep_az=_obj(
+            [*(REGIONS[i.region_idx] + AZ_LETTERS[i.az_idx] for i in incs), *none_aws, *none_inet]
+        ),
+        ep_kind=_obj(
+            [*(i.kind for i in incs), *([KIND_AWS] * len(aws)), *([KIND_INTERNET] * len(peers))]
+        ),
         ep_resource=_obj([*resource, *(f"aws:{s}" for _, _, s in aws), *none_inet]),
         ep_account=_obj([*(ACCOUNTS[i.region_idx] for i in incs), *none_aws, *none_inet]),
     )
