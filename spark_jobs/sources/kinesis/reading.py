@@ -152,7 +152,13 @@ def probe(client: Any, stream: str, shard_id: str, start: str, until_ms: int | N
     iterator = shard_iterator(client, stream, shard_id, start)
     millis: int | None = None
     for _ in range(MAX_EMPTY_POLLS):
-        resp = with_backoff(client.get_records, ShardIterator=iterator, Limit=1)
+        try:
+            resp = with_backoff(client.get_records, ShardIterator=iterator, Limit=1)
+        except Exception as exc:
+            if error_code(exc) != "ExpiredIteratorException":
+                raise
+            iterator = shard_iterator(client, stream, shard_id, start)
+            continue
         millis = resp.get("MillisBehindLatest", millis)
         records = resp.get("Records", [])
         if records:
