@@ -9,8 +9,13 @@ import sys
 from collections.abc import Sequence
 
 # subcommand -> (module in spark_jobs.jobs, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "smoke": ("smoke", "run a tiny Kinesis -> Spark -> Delta + Kafka pipeline on local services"),
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "stream": ("enrich_flows", "main_stream", "Kinesis -> attribution -> Delta + Kafka"),
+    "backfill": ("enrich_flows", "main_backfill", "flow-log files -> the same job, availableNow"),
+    "refresh-ownership": ("refresh_ownership", "main", "apply inventory observations (SCD2)"),
+    "simulate": ("simulate", "main", "simulate a fleet: flows, inventory, ground truth"),
+    "demo": ("demo", "main", "the end-to-end demo on local services, with a report"),
+    "smoke": ("smoke", "main", "a tiny Kinesis -> Spark -> Delta + Kafka check"),
 }
 
 
@@ -22,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Dredge: real-time VPC flow-log attribution on Spark.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, text) in COMMANDS.items():
+    for name, (_, _, text) in COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)
     if not args or args[0] in ("-h", "--help"):
         parser.print_help()
@@ -30,8 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         parser.error(f"unknown command {name!r} (choose from {', '.join(COMMANDS)})")
-    module = importlib.import_module(f"spark_jobs.jobs.{COMMANDS[name][0]}")
-    return int(module.main(rest) or 0)
+    module_name, func, _ = COMMANDS[name]
+    module = importlib.import_module(f"spark_jobs.jobs.{module_name}")
+    return int(getattr(module, func)(rest) or 0)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ class KafkaConfig:
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "dredge.flows.enriched"
     transactional: bool = True
+    topic_partitions: int = 4
+    producer_tasks: int = 2
     options: dict[str, str] = field(default_factory=dict)
 
 

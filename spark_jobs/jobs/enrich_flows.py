@@ -1,0 +1,213 @@
+"""``dredge stream`` / ``dredge backfill``: flow records -> attributed flows in Delta + Kafka.
+
+Also runnable as ``spark-submit spark_jobs/jobs/enrich_flows.py --conf conf/emr.yaml``.
+``main`` only wires config -> source -> stage -> sink; the work lives in transforms/ and sinks/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from spark_jobs import config
+from spark_jobs.config import DredgeConfig
+from spark_jobs.schemas import QUARANTINE_SCHEMA
+from spark_jobs.session import build_session
+from spark_jobs.sinks import delta
+from spark_jobs.sinks.flow_batch import BatchTargets, FlowBatchWriter, Stage
+from spark_jobs.sinks.kafka import ensure_topics
+from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
+from spark_jobs.transforms.parse import parse_flow_lines, parse_flow_lines_with_header
+
+
+def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
+    """Kinesis records -> (parsed lines, bad records, control messages)."""
+
+    def stage(records_df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+        decoded = decode_records(records_df, record_format)  # type: ignore[arg-type]
+        return (
+            parse_flow_lines(filter_lines(decoded), log_format),
+            to_quarantine(decoded),
+            filter_control(decoded),
+        )
+
+    return stage
+
+
+def text_file_stage() -> Stage:
+    """Lines of S3-style text files (format from each file's header) -> parsed lines."""
+
+    def stage(lines_df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+        empty = lines_df.sparkSession.createDataFrame([], QUARANTINE_SCHEMA)
+        return parse_flow_lines_with_header(lines_df), empty, empty.select("origin")
+
+    return stage
+
+
+def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
+    """Plain sink arguments from the config."""
+    p = cfg.paths
+    kafka = cfg.kafka
+    return BatchTargets(
+        enriched=p.resolve("enriched"),
+        quarantine=p.resolve("quarantine"),
+        pending=p.resolve("pending"),
+        ownership=p.resolve("ownership"),
+        cidr_labels=p.resolve("cidr_labels"),
+        plans=f"{p.resolve('checkpoints')}/{app_id}-plans",
+        app_id=app_id,
+        max_pending_minutes=cfg.attribution.max_pending_minutes,
+        kafka_bootstrap=kafka.bootstrap_servers if kafka.enabled else None,
+        kafka_topic=kafka.topic if kafka.enabled else None,
+        kafka_tasks=kafka.producer_tasks,
+        kafka_options=dict(kafka.options),
+    )
+
+
+def start_query(
+    source_df: DataFrame, writer: FlowBatchWriter, cfg: DredgeConfig, checkpoint: str
+) -> StreamingQuery:
+    """Start the ``foreachBatch`` query with the configured trigger."""
+    stream = source_df.writeStream.queryName(cfg.stream.query_name).foreachBatch(writer)
+    stream = stream.option("checkpointLocation", checkpoint)
+    if cfg.stream.trigger == "available_now":
+        stream = stream.trigger(availableNow=True)
+    else:
+        stream = stream.trigger(processingTime=cfg.stream.trigger_interval)
+    return stream.start()
+
+
+def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
+    from spark_jobs.schemas import PARSED_FLOW_SCHEMA
+
+    delta.ensure_table(spark, cfg.paths.resolve("pending"), PARSED_FLOW_SCHEMA)
+    for name in ("ownership", "cidr_labels"):
+        if not delta.table_exists(spark, cfg.paths.resolve(name)):
+            raise SystemExit(
+                f"dredge: no {name} table at {cfg.paths.resolve(name)}; "
+                "run 'dredge refresh-ownership' first"
+            )
+    if cfg.kafka.enabled:
+        ensure_topics(
+            cfg.kafka.bootstrap_servers,
+            cfg.kafka.topic,
+            cfg.kafka.topic_partitions,
+            dict(cfg.kafka.options),
+        )
+
+
+def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
+    """Kinesis -> enrichment until stopped (or drained, with the available_now trigger)."""
+    from spark_jobs.sources.kinesis.adapters import read_kinesis, source_options
+
+    _prepare(spark, cfg)
+    checkpoint = f"{cfg.paths.resolve('checkpoints')}/{cfg.stream.query_name}"
+    options = source_options(cfg.source, f"{checkpoint}-source-meta")
+    records = read_kinesis(spark, options, cfg.source.kind)
+    stage = kinesis_stage(cfg.source.record_format, cfg.source.log_format)
+    writer = FlowBatchWriter(stage, targets_for(cfg, cfg.stream.query_name))
+    start_query(records, writer, cfg, checkpoint).awaitTermination()
+    return writer
+
+
+def run_backfill(
+    spark: SparkSession, cfg: DredgeConfig, input_path: str, kind: str
+) -> FlowBatchWriter:
+    """Flow-log files -> the same transforms and sinks, ``availableNow``."""
+    from spark_jobs.sources import files
+
+    _prepare(spark, cfg)
+    name = f"{cfg.stream.query_name}-backfill"
+    checkpoint = f"{cfg.paths.resolve('checkpoints')}/{name}"
+    if kind == "cloudwatch":
+        lines = files.read_cloudwatch_envelope_files(spark, input_path, streaming=True)
+        stage: Stage = _lines_stage(cfg.source.log_format)
+    elif kind == "parquet":
+        lines = files.read_flow_log_parquet(spark, input_path, streaming=True)
+        stage = text_file_stage()
+    else:
+        lines = files.read_flow_log_text(spark, input_path, streaming=True)
+        stage = text_file_stage()
+    writer = FlowBatchWriter(stage, targets_for(cfg, name))
+    cfg_now = replace(cfg, stream=replace(cfg.stream, trigger="available_now", query_name=name))
+    start_query(lines, writer, cfg_now, checkpoint).awaitTermination()
+    return writer
+
+
+def _lines_stage(log_format: str | None) -> Stage:
+    from spark_jobs.transforms.decode import filter_control as control
+    from spark_jobs.transforms.decode import filter_lines as lines
+    from spark_jobs.transforms.decode import to_quarantine as bad
+
+    def stage(decoded: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+        return parse_flow_lines(lines(decoded), log_format), bad(decoded), control(decoded)
+
+    return stage
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--conf", default="conf/local.yaml", help="YAML config (with extends)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. stream.trigger=available_now",
+    )
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> DredgeConfig:
+    """The config file with ``--set`` overrides applied."""
+    overrides: dict[str, object] = {}
+    for item in args.set:
+        overrides = config._merge(overrides, config.parse_override(item))
+    return config.load(args.conf, overrides)
+
+
+def main_stream(argv: Sequence[str]) -> int:
+    """``dredge stream``."""
+    args = _parser("dredge stream").parse_args(argv)
+    cfg = load_config(args)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run_stream(build_session(cfg.spark), cfg)
+    return 0
+
+
+def main_backfill(argv: Sequence[str]) -> int:
+    """``dredge backfill``."""
+    parser = _parser("dredge backfill")
+    parser.add_argument("--input", required=True, help="folder or file, local or s3://")
+    parser.add_argument("--ownership", help="ownership Delta table (default: from config)")
+    parser.add_argument("--output", help="enriched Delta table (default: from config)")
+    parser.add_argument("--quarantine", help="quarantine Delta table (default: from config)")
+    parser.add_argument("--log-format", help="format string for envelope files")
+    parser.add_argument("--input-kind", choices=("text", "parquet", "cloudwatch"), default="text")
+    args = parser.parse_args(argv)
+    cfg = load_config(args)
+    paths = cfg.paths
+    for flag, name in (
+        (args.ownership, "ownership"),
+        (args.output, "enriched"),
+        (args.quarantine, "quarantine"),
+    ):
+        if flag:
+            paths = replace(paths, **{name: flag})
+    source = replace(cfg.source, log_format=args.log_format or cfg.source.log_format)
+    cfg = replace(cfg, paths=paths, source=source)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run_backfill(build_session(cfg.spark), cfg, args.input, args.input_kind)
+    return 0
+
+
+main = main_stream
+
+if __name__ == "__main__":
+    sys.exit(main_stream(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""Output shapes: the enriched Delta rows and the JSON messages Druid ingests from Kafka."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_jobs.schemas import PARSED_FLOW_SCHEMA
+from spark_jobs.transforms.enrich import OWNER_FIELDS, SIDES
+
+SIDE_SUFFIXES = ("attribution_status", *OWNER_FIELDS, "label")
+ATTRIBUTION_COLUMNS = tuple(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES)
+FLAG_COLUMNS = ("cross_region", "cross_az", "is_duplicate_view")
+ENRICHED_COLUMNS = (
+    *PARSED_FLOW_SCHEMA.names,
+    *ATTRIBUTION_COLUMNS,
+    *FLAG_COLUMNS,
+    "event_date",
+    "event_hour",
+)
+# Dimensions sent to Druid (both sides), besides the timestamp and metrics.
+KAFKA_DIMENSIONS = (
+    *(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES if s != "resource"),
+    "protocol",
+    "action",
+    "cross_region",
+    "cross_az",
+    "is_duplicate_view",
+    "account_id",
+    "interface_id",
+)
+
+
+def to_enriched_rows(enriched_df: DataFrame) -> DataFrame:
+    """Final attributed flows -> the enriched table's schema, with ``event_date``/``event_hour``
+    partition columns from ``start_time`` (UTC)."""
+    return enriched_df.select(
+        *[c for c in ENRICHED_COLUMNS if c not in ("event_date", "event_hour")],
+        F.to_date("start_time").alias("event_date"),
+        F.hour("start_time").alias("event_hour"),
+    )
+
+
+def _timestamp_millis(col: Column) -> Column:
+    return F.unix_millis(col)
+
+
+def to_kafka_messages(enriched_rows_df: DataFrame) -> DataFrame:
+    """Enriched rows carrying traffic -> ``key`` (flow_id), ``value`` (one JSON object).
+
+    NODATA/SKIPDATA rows (``is_traffic`` false) stay in Delta only. The timestamp is the
+    flow's ``start_time`` in epoch milliseconds (Druid's ``timestampSpec`` format ``millis``).
+    """
+    body = F.struct(
+        _timestamp_millis(F.col("start_time")).alias("timestamp"),
+        F.col("flow_id"),
+        *[F.col(c) for c in KAFKA_DIMENSIONS],
+        F.col("bytes"),
+        F.col("packets"),
+    )
+    return enriched_rows_df.where(F.col("is_traffic")).select(
+        F.col("flow_id").alias("key"), F.to_json(body).alias("value")
+    )
