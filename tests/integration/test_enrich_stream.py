@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 
 import boto3
 import pytest
