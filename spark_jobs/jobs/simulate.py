@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--snapshot-lag", type=int, default=0,
                    help="seconds after observed_at a replay should apply a snapshot (manifest)")  # fmt: skip
     p.add_argument("--churn", type=float, default=1.0, help="multiplier of instance turnover")
-    p.add_argument("--gzip-level", type=int, default=6)
+    p.add_argument("--gzip-level", type=int, default=1)
     p.add_argument("--kinesis-stream", help="put CloudWatch Logs envelopes into this stream")
     p.add_argument("--endpoint-url", help="Kinesis endpoint (e.g. http://127.0.0.1:4567)")
     p.add_argument("--region", default="us-east-1", help="region of the Kinesis stream")

@@ -9,17 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spark_jobs.sim.formats import header
 from spark_jobs.sim.geo import ACCOUNTS, REGIONS
-from spark_jobs.sim.records import EGRESS, STATUS_OK, Records
+from spark_jobs.sim.records import STATUS_OK, Records
 from spark_jobs.sim.world import World
 
 FILE_SLOT_S = 300  # AWS publishes flow-log files to S3 about every 5 minutes
 TRUTH_ROWS_PER_FILE = 5_000_000
-_ACTION = np.array(["ACCEPT", "REJECT"], dtype=object)
-_STATUS = np.array(["OK", "NODATA", "SKIPDATA"], dtype=object)
+_ACTION = pa.array(["ACCEPT", "REJECT"])
+_STATUS = pa.array(["OK", "NODATA", "SKIPDATA"])
+_DIRECTION = pa.array(["ingress", "egress"])
 _SIDE_ATTR = {
     "app": "ep_app", "cluster": "ep_cluster", "account_id": "ep_account", "region": "ep_region",
     "az": "ep_az", "kind": "ep_kind", "resource_id": "ep_resource",
@@ -50,21 +52,23 @@ class FlowFileWriter:
         self.level = level
         self.files_written = 0
 
-    def write(self, chunk: int, world: World, recs: Records, lines: list[str],
+    def write(self, chunk: int, world: World, recs: Records, lines: pa.Array,
               delivery: np.ndarray) -> None:  # fmt: skip
         """Write the lines of one chunk, grouped by region and delivery slot."""
-        if not lines:
+        if len(lines) == 0:
             return
         slot = delivery // FILE_SLOT_S
         key = world.region[recs["eni"]] * (1 << 40) + slot
         order = np.argsort(key, kind="stable")
         keys, starts = np.unique(key[order], return_index=True)
         bounds = [*starts.tolist(), len(order)]
-        text = np.asarray(lines, dtype=object)
+        ordered = lines.take(order)
         for g, k in enumerate(keys.tolist()):
             region, slot_t = k >> 40, (k & ((1 << 40) - 1)) * FILE_SLOT_S
-            body = "\n".join([self.header, *text[order[bounds[g] : bounds[g + 1]]].tolist()])
-            self._write_file(chunk, region, slot_t, body + "\n")
+            part = ordered.slice(bounds[g], bounds[g + 1] - bounds[g])
+            offsets = pa.array([0, len(part)], pa.int32())
+            body = pc.binary_join(pa.ListArray.from_arrays(offsets, part), "\n")[0].as_py()
+            self._write_file(chunk, region, slot_t, f"{self.header}\n{body}\n")
 
     def _write_file(self, chunk: int, region: int, slot_t: int, body: str) -> None:
         account, name = ACCOUNTS[region], REGIONS[region]
@@ -101,47 +105,57 @@ TRUTH_SCHEMA = pa.schema(
 )
 
 
+# low-cardinality columns; dictionary-encoding the unique lines would only cost time
+_DICT_COLUMNS = [f.name for f in TRUTH_SCHEMA if f.name not in ("line", "start", "end", "srcport",
+                                                                "delivered_at")]  # fmt: skip
+
+
 class TruthWriter:
     """Parquet ground truth, one row per emitted line, under ``truth/flows/part-NNNNN.parquet``."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, world: World) -> None:
         self.folder = out / "truth" / "flows"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.world = world
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
         self._files = 0
         self.rows = 0
+        self._addr = pa.array([*world.ep_ip4.tolist(), *world.ep_ip6.tolist()], pa.string())
+        self._side = {
+            f: pa.array(getattr(world, a).tolist(), pa.string()) for f, a in _SIDE_ATTR.items()
+        }
+        self._eni = pa.array(world.eni.tolist(), pa.string())
 
-    def write(self, world: World, recs: Records, lines: list[str], reasons: np.ndarray,
-              delivery: np.ndarray) -> None:  # fmt: skip
-        """Append the truth of one chunk (a row group)."""
-        if not lines:
+    def write(
+        self, recs: Records, lines: pa.Array, reasons: np.ndarray, delivery: np.ndarray
+    ) -> None:
+        """Append the truth of one chunk (a row group); owners are null for NODATA/SKIPDATA."""
+        if len(lines) == 0:
             return
-        eni, has = recs["eni"], recs["status"] == STATUS_OK
+        w, eni = self.world, recs["eni"]
+        no_data = recs["status"] != STATUS_OK
         cols: dict[str, pa.Array] = {
-            "line": pa.array(lines, pa.string()),
+            "line": lines,
             "malformed_reason": pa.array(reasons, pa.string()),
-            "interface_id": pa.array(world.eni[eni], pa.string()),
-            "account_id": pa.array(world.ep_account[eni], pa.string()),
-            "region": pa.array(world.ep_region[eni], pa.string()),
-            "flow_direction": pa.array(
-                np.where(recs["direction"] == EGRESS, "egress", "ingress"), pa.string()
-            ),
+            "interface_id": self._eni.take(eni),
+            "account_id": self._side["account_id"].take(eni),
+            "region": self._side["region"].take(eni),
+            "flow_direction": _DIRECTION.take(recs["direction"]),
             "start": pa.array(recs["start"], pa.int64()),
             "end": pa.array(recs["end"], pa.int64()),
-            "log_status": pa.array(_STATUS[recs["status"]], pa.string()),
+            "log_status": _STATUS.take(recs["status"]),
             "delivered_at": pa.array(delivery, pa.int64()),
+            "action": _ACTION.take(pa.array(recs["action"], mask=no_data)),
         }
+        v6 = recs["is_v6"].astype(np.int64) * w.n_endpoints
         for side in ("src", "dst"):
-            ep = np.maximum(recs[side], 0)
-            ip = np.where(recs["is_v6"], world.ep_ip6[ep], world.ep_ip4[ep])
-            cols[f"{side}addr"] = pa.array(ip, pa.string(), mask=~has)
+            ep = pa.array(recs[side], mask=no_data)
+            cols[f"{side}addr"] = self._addr.take(pa.array(recs[side] + v6, mask=no_data))
             for f in _SIDE_FIELDS:
-                values = getattr(world, _SIDE_ATTR[f])[ep]
-                cols[f"{side}_{f}"] = pa.array(values, pa.string(), mask=~has)
+                cols[f"{side}_{f}"] = self._side[f].take(ep)
         for c in ("srcport", "dstport", "protocol"):
-            cols[c] = pa.array(recs[c].astype(np.int32), pa.int32(), mask=~has)
-        cols["action"] = pa.array(_ACTION[recs["action"]], pa.string(), mask=~has)
+            cols[c] = pa.array(recs[c].astype(np.int32), pa.int32(), mask=no_data)
         table = pa.table([cols[f.name] for f in TRUTH_SCHEMA], schema=TRUTH_SCHEMA)
         self._writer_for(len(lines)).write_table(table)
         self.rows += len(lines)
@@ -152,7 +166,9 @@ class TruthWriter:
             self._writer = None
         if self._writer is None:
             path = self.folder / f"part-{self._files:05d}.parquet"
-            self._writer = pq.ParquetWriter(path, TRUTH_SCHEMA, compression="snappy")
+            self._writer = pq.ParquetWriter(
+                path, TRUTH_SCHEMA, compression="snappy", use_dictionary=_DICT_COLUMNS
+            )
             self._files += 1
             self._rows_in_file = 0
         self._rows_in_file += n

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import pyarrow as pa
 
 from spark_jobs.sim.emit import gzip_bytes
 from spark_jobs.sim.records import Records
@@ -75,7 +76,7 @@ class EnvelopeBuilder:
         self.level = gzip_level
         self.seq = 0
 
-    def build(self, recs: Records, lines: list[str], delivery: np.ndarray) -> list[Envelope]:
+    def build(self, recs: Records, lines: pa.Array, delivery: np.ndarray) -> list[Envelope]:
         """Envelopes for one chunk; event timestamps are the flows' start (ms)."""
         w, eni = self.world, recs["eni"]
         order = np.lexsort((np.arange(len(eni)), eni, delivery))
@@ -83,7 +84,7 @@ class EnvelopeBuilder:
         cuts = np.flatnonzero(np.diff(key)) + 1
         bounds = [0, *cuts.tolist(), len(order)]
         out: list[Envelope] = []
-        text = np.asarray(lines, dtype=object)
+        text = np.asarray(lines.to_pylist(), dtype=object)
         for a, b in itertools.pairwise(bounds):
             for lo in range(a, b, MAX_EVENTS):
                 idx = order[lo : min(b, lo + MAX_EVENTS)]

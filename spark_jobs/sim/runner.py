@@ -16,7 +16,7 @@ import numpy as np
 from spark_jobs.sim.emit import FlowFileWriter, TruthWriter
 from spark_jobs.sim.envelopes import DeliveryBuffer, EnvelopeBuilder, EnvelopeSink
 from spark_jobs.sim.fleet import Horizon
-from spark_jobs.sim.formats import corrupt, format_lines
+from spark_jobs.sim.formats import LineFormatter, corrupt
 from spark_jobs.sim.geo import REGIONS, hex_id
 from spark_jobs.sim.inventory import (
     ownership_intervals,
@@ -50,7 +50,7 @@ class SimConfig:
     snapshot_every_s: int = 60
     snapshot_lag_s: int = 0
     churn: float = 1.0
-    gzip_level: int = 6
+    gzip_level: int = 1  # zlib level; 1 keeps files 200k+ lines/s
 
     def __post_init__(self) -> None:
         if self.minutes < 1 or self.apps < 2 or self.flows_per_minute < 1:
@@ -104,16 +104,17 @@ def run(cfg: SimConfig, sink: EnvelopeSink | None = None) -> Summary:
         cfg.out, world, intervals, cfg.snapshot_every_s, cfg.snapshot_lag_s
     )
     traffic = Traffic(world, cfg.seed, cfg.flows_per_minute)
+    formatter = LineFormatter(world, cfg.fmt)
     files = (
         FlowFileWriter(cfg.out, cfg.fmt, flow_log_ids, cfg.gzip_level) if cfg.write_files else None
     )
-    truth = TruthWriter(cfg.out) if cfg.write_truth else None
+    truth = TruthWriter(cfg.out, world) if cfg.write_truth else None
     builder = EnvelopeBuilder(world, cfg.gzip_level)
     buffer = DeliveryBuffer()
     for m in range(cfg.minutes):
         recs = traffic.minute(m)
-        lines = format_lines(world, recs, cfg.fmt)
-        reasons = corrupt(np.random.default_rng([cfg.seed, 4, m]), lines, recs, cfg.malformed_share)
+        rng = np.random.default_rng([cfg.seed, 4, m])
+        lines, reasons = corrupt(rng, formatter.format(recs), recs, cfg.malformed_share)
         delivery = delivery_times(world, cfg.seed, recs)
         summary.flows += len(lines)
         n_ok = int((recs["status"] == STATUS_OK).sum())
@@ -123,7 +124,7 @@ def run(cfg: SimConfig, sink: EnvelopeSink | None = None) -> Summary:
         if files is not None:
             files.write(m, world, recs, lines, delivery)
         if truth is not None:
-            truth.write(world, recs, lines, reasons, delivery)
+            truth.write(recs, lines, reasons, delivery)
         if sink is not None:
             t_m = horizon.t0 + 60 * m
             if (t_m - horizon.t0) % CONTROL_EVERY_S == 0:

@@ -276,8 +276,16 @@ def test_v5_format_has_packet_addresses_and_metadata(tmp_path: Path) -> None:
 
 def test_cli_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--out", str(tmp_path), "--minutes", "1", "--apps", "4", "--seed", "3",
-            "--flows-per-minute", "500", "--malformed-share", "0"]  # fmt: skip
+            "--flows-per-minute", "500", "--malformed-share", "0", "--snapshot-every", "30",
+            "--snapshot-lag", "90", "--start", "2025-06-01T12:00:00Z"]  # fmt: skip
     assert simulate_main(argv) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("simulate: flows=") and "snapshots=2" in printed
+    assert printed.startswith("simulate: flows=") and "snapshots=3" in printed
     assert (tmp_path / "ip-ranges.json").exists() and (tmp_path / "vpcs.json").exists()
+    manifest = (tmp_path / "inventory" / "_manifest.jsonl").read_text().splitlines()
+    assert [(m["observed_at"], m["available_at"]) for m in map(json.loads, manifest)] == [
+        ("2025-06-01T12:00:00Z", "2025-06-01T12:01:30Z"),
+        ("2025-06-01T12:00:30Z", "2025-06-01T12:02:00Z"),
+        ("2025-06-01T12:01:00Z", "2025-06-01T12:02:30Z"),
+    ]
+    assert next(tmp_path.glob("flowlogs/AWSLogs/*/vpcflowlogs/*/2025/06/01/*.log.gz"))
