@@ -1,0 +1,211 @@
+"""ENI -> owner rows, Netflix names, ip-ranges labels, durations and the refresh loop (no Spark)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from spark_jobs.jobs.refresh_ownership import parse_duration, run_loop
+from spark_jobs.sources.inventory_rows import addresses_of, classify, eni_rows, frigga
+from spark_jobs.sources.ownership import labels_from_ip_ranges, labels_from_vpc_doc
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("api-prod-v042", ("api", "api-prod")),
+        ("api-prod-useast-v1000", ("api", "api-prod-useast")),
+        ("api", ("api", "api")),
+        ("api-v2-canary", ("api", "api-v2-canary")),  # '-v2' is not a push suffix (3+ digits)
+        ("", (None, None)),
+        (None, (None, None)),
+    ],
+)
+def test_frigga(name: str | None, expected: tuple[str | None, str | None]) -> None:
+    assert frigga(name) == expected
+
+
+def _eni(**kw: object) -> dict:
+    return {
+        "NetworkInterfaceId": "eni-1",
+        "AvailabilityZone": "us-east-1a",
+        "VpcId": "vpc-1",
+        "SubnetId": "subnet-1",
+        **kw,
+    }
+
+
+@pytest.mark.parametrize(
+    ("eni", "expected"),
+    [
+        (
+            _eni(Description="ELB app/web-prod-frontend/50dc6c"),
+            ("load_balancer", "web-prod-frontend", "web-prod-frontend"),
+        ),
+        (_eni(Description="ELB net/edge-prod/1a2b"), ("load_balancer", "edge-prod", "edge-prod")),
+        (_eni(Description="ELB legacy-prod"), ("load_balancer", "legacy-prod", "legacy-prod")),
+        (_eni(InterfaceType="network_load_balancer"), ("load_balancer", "eni-1", None)),
+        (_eni(Description="Interface for NAT Gateway nat-0abc"), ("nat_gateway", "nat-0abc", None)),
+        (_eni(InterfaceType="nat_gateway"), ("nat_gateway", "eni-1", None)),
+        (_eni(Description="arn:aws:ecs:us-east-1:1:attachment/9f-1"), ("container", "9f-1", None)),
+        (_eni(Attachment={"InstanceId": "i-7"}), ("instance", "i-7", None)),
+        (_eni(InterfaceType="vpc_endpoint"), ("aws_service", "eni-1", None)),
+        (_eni(InterfaceType="lambda"), ("lambda", "eni-1", None)),
+        (_eni(), ("interface", "eni-1", None)),
+    ],
+)
+def test_classify(eni: dict, expected: tuple) -> None:
+    assert classify(eni) == expected
+
+
+def test_eni_rows_all_addresses_and_tag_precedence() -> None:
+    eni = _eni(
+        Attachment={"InstanceId": "i-7"},
+        PrivateIpAddress="10.0.0.5",
+        Association={"PublicIp": "203.0.113.5"},
+        PrivateIpAddresses=[
+            {
+                "PrivateIpAddress": "10.0.0.5",
+                "Primary": True,
+                "Association": {"PublicIp": "203.0.113.5"},
+            },
+            {
+                "PrivateIpAddress": "10.0.0.6",
+                "Primary": False,
+                "Association": {"PublicIp": "203.0.113.6"},
+            },
+        ],
+        Ipv6Addresses=[{"Ipv6Address": "2001:db8::5"}],
+        TagSet=[{"Key": "team-app", "Value": "billing"}],
+    )
+    assert list(addresses_of(eni)) == [
+        "10.0.0.5",
+        "203.0.113.5",
+        "10.0.0.6",
+        "203.0.113.6",
+        "2001:db8::5",
+    ]
+    tags = {"i-7": {"aws:autoscaling:groupName": "api-prod-v042"}}
+    rows = eni_rows(
+        eni, "111", "us-east-1", tags, app_tags=("team-app",), cluster_tags=("cluster",)
+    )
+    assert {(r["ip"], r["app"], r["cluster"], r["resource_id"], r["kind"]) for r in rows} == {
+        (ip, "billing", "api-prod", "i-7", "instance")
+        for ip in ("10.0.0.5", "203.0.113.5", "10.0.0.6", "203.0.113.6", "2001:db8::5")
+    }
+    assert rows[0]["account_id"] == "111" and rows[0]["az"] == "us-east-1a"
+    assert rows[0]["source"] == "aws:ec2"
+
+
+def test_ip_ranges_one_label_per_prefix_most_specific_service() -> None:
+    doc = {
+        "prefixes": [
+            {
+                "ip_prefix": "3.5.140.0/22",
+                "region": "ap-northeast-2",
+                "service": "AMAZON",
+                "network_border_group": "ap-northeast-2",
+            },
+            {
+                "ip_prefix": "3.5.140.0/22",
+                "region": "ap-northeast-2",
+                "service": "S3",
+                "network_border_group": "ap-northeast-2",
+            },
+            {
+                "ip_prefix": "13.34.37.64/27",
+                "region": "ap-southeast-4",
+                "service": "AMAZON",
+                "network_border_group": "ap-southeast-4",
+            },
+        ],
+        "ipv6_prefixes": [
+            {
+                "ipv6_prefix": "2600:1f14::/35",
+                "region": "us-west-2",
+                "service": "EC2",
+                "network_border_group": "us-west-2",
+            },
+            {
+                "ipv6_prefix": "2600:1f14::/35",
+                "region": "us-west-2",
+                "service": "AMAZON",
+                "network_border_group": "us-west-2",
+            },
+        ],
+    }
+    assert labels_from_ip_ranges(doc) == [
+        (
+            "13.34.37.64/27",
+            123,
+            "00000000000000000000ffff0d22254",
+            "aws_service",
+            "AMAZON",
+            "ap-southeast-4",
+            "aws:AMAZON:ap-southeast-4",
+        ),
+        ("2600:1f14::/35", 35, "26001f140", "aws_service", "EC2", "us-west-2", "aws:EC2:us-west-2"),
+        (
+            "3.5.140.0/22",
+            118,
+            "00000000000000000000ffff03058c",
+            "aws_service",
+            "S3",
+            "ap-northeast-2",
+            "aws:S3:ap-northeast-2",
+        ),
+    ]
+
+
+def test_vpc_doc_labels() -> None:
+    doc = {
+        "vpcs": [{"vpc_id": "vpc-1", "region": "us-east-1", "cidrs": ["10.0.0.0/16"]}],
+        "subnets": [{"subnet_id": "subnet-1", "region": "us-east-1", "cidr": "10.0.1.0/24"}],
+    }
+    assert labels_from_vpc_doc(doc) == [
+        ("10.0.0.0/16", 112, "00000000000000000000ffff0a00", "vpc", None, "us-east-1", "vpc-1"),
+        (
+            "10.0.1.0/24",
+            120,
+            "00000000000000000000ffff0a0001",
+            "subnet",
+            None,
+            "us-east-1",
+            "subnet-1",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "5d", "-1m", "m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(Exception, match="bad duration"):
+        parse_duration(text)
+
+
+@pytest.mark.timeout(20)
+def test_loop_stops_cleanly_on_sigterm() -> None:
+    calls: list[int] = []
+
+    def run() -> int:
+        calls.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while this run is in flight
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_loop(run, every=3600, jitter=0.1, max_runs=0) == 0
+    assert calls == [1]  # finished the run, did not wait an hour for the next
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_loop_max_runs_and_exit_code() -> None:
+    codes = iter([0, 1])
+    assert run_loop(lambda: next(codes), every=0.01, jitter=0.5, max_runs=2) == 1
