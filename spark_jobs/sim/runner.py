@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from spark_jobs.sim.emit import FlowFileWriter, TruthWriter
-from spark_jobs.sim.envelopes import DeliveryBuffer, EnvelopeBuilder, EnvelopeSink
+from spark_jobs.sim.envelopes import DeliveryBuffer, Envelope, EnvelopeBuilder, EnvelopeSink
 from spark_jobs.sim.fleet import Horizon
 from spark_jobs.sim.formats import LineFormatter, corrupt
 from spark_jobs.sim.geo import REGIONS, hex_id
@@ -24,12 +24,13 @@ from spark_jobs.sim.inventory import (
     write_snapshots,
     write_static,
 )
-from spark_jobs.sim.records import STATUS_OK, delivery_times
+from spark_jobs.sim.records import STATUS_OK, TICK_S, Records, delivery_times
 from spark_jobs.sim.traffic import Traffic
-from spark_jobs.sim.world import build_world
+from spark_jobs.sim.world import World, build_world
 
 DEFAULT_START = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
 CONTROL_EVERY_S = 600
+CHUNK_LINES = 500_000  # a simulated minute with more lines is generated in parts
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,61 @@ class Summary:
         )
 
 
+class _Outputs:
+    """Formats each chunk once and hands it to every enabled output."""
+
+    def __init__(self, cfg: SimConfig, world: World, flow_log_ids: list[str],
+                 sink: EnvelopeSink | None, summary: Summary) -> None:  # fmt: skip
+        self.cfg, self.world, self.sink, self.summary = cfg, world, sink, summary
+        self.formatter = LineFormatter(world, cfg.fmt)
+        self.files = (
+            FlowFileWriter(cfg.out, cfg.fmt, flow_log_ids, cfg.gzip_level)
+            if cfg.write_files
+            else None
+        )
+        self.truth = TruthWriter(cfg.out, world) if cfg.write_truth else None
+        self.builder = EnvelopeBuilder(world, cfg.gzip_level)
+        self.buffer = DeliveryBuffer()
+        self.next_control = world.horizon.t0
+
+    def emit(self, chunk: int, recs: Records, t_next: int) -> None:
+        """Write one chunk; envelopes delivered by ``t_next`` (no later chunk can precede
+        them: every later record starts at or after ``t_next``) go to the sink."""
+        cfg, summary = self.cfg, self.summary
+        rng = np.random.default_rng([cfg.seed, 4, chunk])
+        lines, reasons = corrupt(rng, self.formatter.format(recs), recs, cfg.malformed_share)
+        delivery = delivery_times(self.world, cfg.seed, recs)
+        n_ok = int((recs["status"] == STATUS_OK).sum())
+        summary.flows += len(lines)
+        summary.ok += n_ok
+        summary.nodata_or_skip += len(lines) - n_ok
+        summary.malformed += sum(r is not None for r in reasons.tolist())
+        if self.files is not None:
+            self.files.write(chunk, self.world, recs, lines, delivery)
+        if self.truth is not None:
+            self.truth.write(recs, lines, reasons, delivery)
+        if self.sink is not None:
+            while self.next_control < t_next:
+                self.buffer.push([self.builder.control(self.next_control)])
+                self.next_control += CONTROL_EVERY_S
+            self.buffer.push(self.builder.build(recs, lines, delivery))
+            self._send(self.buffer.release(t_next))
+
+    def _send(self, envelopes: list[Envelope]) -> None:
+        assert self.sink is not None
+        self.sink.put(envelopes)
+        self.summary.envelopes += len(envelopes)
+
+    def close(self) -> None:
+        """Deliver what is left and close the files."""
+        if self.sink is not None:
+            self._send(self.buffer.release())
+            self.sink.close()
+        if self.truth is not None:
+            self.truth.close()
+        self.summary.files = self.files.files_written if self.files is not None else 0
+
+
 def run(cfg: SimConfig, sink: EnvelopeSink | None = None) -> Summary:
     """Simulate ``cfg.minutes`` minutes and write every output; returns the counts."""
     began = time.perf_counter()
@@ -103,43 +159,13 @@ def run(cfg: SimConfig, sink: EnvelopeSink | None = None) -> Summary:
     summary.snapshots = write_snapshots(
         cfg.out, world, intervals, cfg.snapshot_every_s, cfg.snapshot_lag_s
     )
+    out = _Outputs(cfg, world, flow_log_ids, sink, summary)
     traffic = Traffic(world, cfg.seed, cfg.flows_per_minute)
-    formatter = LineFormatter(world, cfg.fmt)
-    files = (
-        FlowFileWriter(cfg.out, cfg.fmt, flow_log_ids, cfg.gzip_level) if cfg.write_files else None
-    )
-    truth = TruthWriter(cfg.out, world) if cfg.write_truth else None
-    builder = EnvelopeBuilder(world, cfg.gzip_level)
-    buffer = DeliveryBuffer()
+    parts = min(12, -(-cfg.flows_per_minute // CHUNK_LINES))
     for m in range(cfg.minutes):
-        recs = traffic.minute(m)
-        rng = np.random.default_rng([cfg.seed, 4, m])
-        lines, reasons = corrupt(rng, formatter.format(recs), recs, cfg.malformed_share)
-        delivery = delivery_times(world, cfg.seed, recs)
-        summary.flows += len(lines)
-        n_ok = int((recs["status"] == STATUS_OK).sum())
-        summary.ok += n_ok
-        summary.nodata_or_skip += len(lines) - n_ok
-        summary.malformed += int(np.count_nonzero(reasons != None))  # noqa: E711
-        if files is not None:
-            files.write(m, world, recs, lines, delivery)
-        if truth is not None:
-            truth.write(recs, lines, reasons, delivery)
-        if sink is not None:
-            t_m = horizon.t0 + 60 * m
-            if (t_m - horizon.t0) % CONTROL_EVERY_S == 0:
-                buffer.push([builder.control(t_m)])
-            buffer.push(builder.build(recs, lines, delivery))
-            ready = buffer.release(t_m + 60)
-            sink.put(ready)
-            summary.envelopes += len(ready)
-    if sink is not None:
-        rest = buffer.release()
-        sink.put(rest)
-        sink.close()
-        summary.envelopes += len(rest)
-    if truth is not None:
-        truth.close()
-    summary.files = files.files_written if files is not None else 0
+        for part in range(parts):
+            t_next = horizon.t0 + 60 * m + TICK_S * ((part + 1) * (60 // TICK_S) // parts)
+            out.emit(m * parts + part, traffic.minute(m, part, parts), t_next)
+    out.close()
     summary.seconds = time.perf_counter() - began
     return summary

@@ -18,6 +18,7 @@ from spark_jobs.sim.fleet import (
     KIND_NAT,
     KIND_TASK,
     Horizon,
+    Incarnation,
     build_incarnations,
 )
 from spark_jobs.sim.geo import (
@@ -83,19 +84,10 @@ class World:
     ep_account: np.ndarray
 
 
-def build_world(seed: int, n_apps: int, horizon: Horizon, window_mode: str = "mixed") -> World:
-    """Deterministic world for ``seed``: apps, incarnations with addresses, endpoints."""
-    if window_mode not in WINDOW_MODES:
-        raise ValueError(f"window_mode must be one of {WINDOW_MODES}")
-    rng = np.random.default_rng([seed, 1])
-    geo = build_geography(rng)
-    apps = build_apps(rng, n_apps)
-    incs = sorted(build_incarnations(rng, apps, horizon), key=lambda i: (i.launch, i.cluster))
-    ip4, ip6 = assign_addresses(rng, geo, incs)
-    n = len(incs)
-    region = np.array([i.region_idx for i in incs], dtype=np.int64)
-    kind = np.array([KINDS.index(i.kind) for i in incs], dtype=np.int64)
-    subnets = [geo.subnets[geo.subnet_index(i.region_idx, i.az_idx, i.is_public)] for i in incs]
+def _resource_ids(
+    rng: np.random.Generator, incs: list[Incarnation]
+) -> tuple[list[str | None], list[str | None]]:
+    """Resource id (instance id, task ARN, load balancer, NAT id) and v5 instance-id."""
     lb_ids = {i.group: hex_id(rng, "x", 16)[2:] for i in incs if i.kind == KIND_LB}
     nat_ids = {(i.region_idx, i.az_idx): hex_id(rng, "nat") for i in incs if i.kind == KIND_NAT}
     resource: list[str | None] = []
@@ -113,6 +105,23 @@ def build_world(seed: int, n_apps: int, horizon: Horizon, window_mode: str = "mi
             rid = nat_ids[(inc.region_idx, inc.az_idx)]
         resource.append(rid)
         instance.append(rid if inc.kind == KIND_INSTANCE else "-")
+    return resource, instance
+
+
+def build_world(seed: int, n_apps: int, horizon: Horizon, window_mode: str = "mixed") -> World:
+    """Deterministic world for ``seed``: apps, incarnations with addresses, endpoints."""
+    if window_mode not in WINDOW_MODES:
+        raise ValueError(f"window_mode must be one of {WINDOW_MODES}")
+    rng = np.random.default_rng([seed, 1])
+    geo = build_geography(rng)
+    apps = build_apps(rng, n_apps)
+    incs = sorted(build_incarnations(rng, apps, horizon), key=lambda i: (i.launch, i.cluster))
+    ip4, ip6 = assign_addresses(rng, geo, incs)
+    n = len(incs)
+    region = np.array([i.region_idx for i in incs], dtype=np.int64)
+    kind = np.array([KINDS.index(i.kind) for i in incs], dtype=np.int64)
+    subnets = [geo.subnets[geo.subnet_index(i.region_idx, i.az_idx, i.is_public)] for i in incs]
+    resource, instance = _resource_ids(rng, incs)
     eni = _obj([hex_id(rng, "eni") for _ in incs])
     window = np.full(n, 600 if window_mode == "600" else 60, dtype=np.int64)
     if window_mode == "mixed":

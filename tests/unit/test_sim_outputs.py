@@ -289,3 +289,23 @@ def test_cli_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         ("2025-06-01T12:01:00Z", "2025-06-01T12:02:30Z"),
     ]
     assert next(tmp_path.glob("flowlogs/AWSLogs/*/vpcflowlogs/*/2025/06/01/*.log.gz"))
+
+
+def test_minutes_generated_in_parts_stay_consistent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("spark_jobs.sim.runner.CHUNK_LINES", 700)  # 3000/min -> 5 parts
+    sink = ListSink()
+    summary = run(_config(tmp_path, minutes=2), sink)
+    messages = [
+        ev["message"]
+        for env in sink.envelopes
+        if (body := decode(env.data))["messageType"] == "DATA_MESSAGE"
+        for ev in body["logEvents"]  # type: ignore[attr-defined]
+    ]
+    assert Counter(messages) == Counter(_all_lines(tmp_path))
+    assert [e.delivery for e in sink.envelopes] == sorted(e.delivery for e in sink.envelopes)
+    assert 5000 < summary.flows < 7000
+    truth = _truth(tmp_path)
+    t0 = SimConfig(out=tmp_path).start
+    assert truth.start.min() >= t0 and truth.start.max() < t0 + 120
