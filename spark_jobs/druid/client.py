@@ -1,0 +1,132 @@
+"""A small Druid HTTP client (stdlib ``urllib`` only): supervisors on the overlord, SQL on the
+broker (or router), and a bounded wait for ingested rows."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SqlRow = dict[str, Any]
+
+
+class DruidError(RuntimeError):
+    """Druid answered with an error (the message carries Druid's own explanation)."""
+
+
+@dataclass(frozen=True)
+class DruidClient:
+    """Endpoints of one Druid cluster.
+
+    Attributes:
+        overlord_url: e.g. ``http://127.0.0.1:8081`` (coordinator with the overlord folded in).
+        broker_url: e.g. ``http://127.0.0.1:8082`` (a router URL works too).
+        timeout_s: per-request timeout.
+    """
+
+    overlord_url: str = "http://127.0.0.1:8081"
+    broker_url: str = "http://127.0.0.1:8082"
+    timeout_s: float = 30.0
+
+    def _call(self, method: str, url: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Accept", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")
+            raise DruidError(f"{method} {url}: HTTP {err.code}: {detail}") from err
+        return json.loads(text) if text.strip() else None
+
+    def submit_supervisor(self, spec: dict[str, Any]) -> str:
+        """Create (or update) a supervisor; returns its id (the datasource name)."""
+        out = self._call("POST", f"{self.overlord_url}/druid/indexer/v1/supervisor", spec)
+        return str(out["id"])
+
+    def supervisor_status(self, supervisor_id: str) -> dict[str, Any]:
+        """The supervisor's status payload (state, partitions, offsets, ...)."""
+        quoted = urllib.parse.quote(supervisor_id, safe="")
+        url = f"{self.overlord_url}/druid/indexer/v1/supervisor/{quoted}/status"
+        return dict(self._call("GET", url)["payload"])
+
+    def terminate_supervisor(self, supervisor_id: str) -> None:
+        """Stop the supervisor and its tasks (they publish what they read)."""
+        quoted = urllib.parse.quote(supervisor_id, safe="")
+        self._call("POST", f"{self.overlord_url}/druid/indexer/v1/supervisor/{quoted}/terminate")
+
+    def sql(self, query: str, parameters: Sequence[object] = ()) -> list[SqlRow]:
+        """Run a Druid SQL query; rows as mappings. ``?`` placeholders take ``parameters``."""
+        body: dict[str, Any] = {"query": query, "resultFormat": "object"}
+        if parameters:
+            body["parameters"] = [_sql_parameter(p) for p in parameters]
+        return list(self._call("POST", f"{self.broker_url}/druid/v2/sql", body))
+
+    def ingested_rows(self, data_source: str) -> int:
+        """Input rows Druid holds for ``data_source`` (the sum of the ``count`` metric; 0 while
+        the datasource does not exist yet)."""
+        try:
+            rows = self.sql(f'SELECT SUM("count") AS n FROM "{_ident(data_source)}"')
+        except DruidError as err:
+            if "not found" in str(err).lower() or "OBJECT_NOT_FOUND" in str(err):
+                return 0
+            raise
+        return int(rows[0]["n"] or 0) if rows else 0
+
+    def wait_for_rows(
+        self,
+        data_source: str,
+        expected: int,
+        timeout_s: float = 180.0,
+        poll_s: float = 1.0,
+        on_poll: Callable[[int], None] | None = None,
+    ) -> int:
+        """Poll (bounded) until ``data_source`` holds at least ``expected`` input rows.
+
+        Returns the count reached; raises ``TimeoutError`` with the supervisor's state when
+        ``timeout_s`` passes first.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            n = self.ingested_rows(data_source)
+            if on_poll is not None:
+                on_poll(n)
+            if n >= expected:
+                return n
+            if time.monotonic() > deadline:
+                state = self._state_for_error(data_source)
+                raise TimeoutError(
+                    f"druid: {data_source} has {n} of {expected} rows after {timeout_s:.0f}s "
+                    f"(supervisor: {state})"
+                )
+            time.sleep(poll_s)  # polling interval of a bounded wait, not synchronisation
+
+    def _state_for_error(self, supervisor_id: str) -> str:
+        try:
+            status = self.supervisor_status(supervisor_id)
+        except (DruidError, OSError) as err:
+            return f"unknown ({err})"
+        return f"{status.get('detailedState')} {status.get('recentErrors') or ''}".strip()
+
+
+def _ident(name: str) -> str:
+    if '"' in name:
+        raise ValueError(f"invalid Druid identifier: {name!r}")
+    return name
+
+
+def _sql_parameter(value: object) -> dict[str, object]:
+    if isinstance(value, bool):
+        return {"type": "BOOLEAN", "value": value}
+    if isinstance(value, int):
+        return {"type": "BIGINT", "value": value}
+    if isinstance(value, float):
+        return {"type": "DOUBLE", "value": value}
+    return {"type": "VARCHAR", "value": str(value)}
