@@ -102,8 +102,8 @@ def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
         )
 
 
-def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
-    """Kinesis -> enrichment until stopped (or drained, with the available_now trigger)."""
+def start_stream(spark: SparkSession, cfg: DredgeConfig) -> tuple[StreamingQuery, FlowBatchWriter]:
+    """Start Kinesis -> enrichment; returns the running query and its batch writer."""
     from spark_jobs.sources.kinesis.adapters import read_kinesis, source_options
 
     _prepare(spark, cfg)
@@ -112,7 +112,13 @@ def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
     records = read_kinesis(spark, options, cfg.source.kind)
     stage = kinesis_stage(cfg.source.record_format, cfg.source.log_format)
     writer = FlowBatchWriter(stage, targets_for(cfg, cfg.stream.query_name))
-    start_query(records, writer, cfg, checkpoint).awaitTermination()
+    return start_query(records, writer, cfg, checkpoint), writer
+
+
+def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
+    """Kinesis -> enrichment until stopped (or drained, with the available_now trigger)."""
+    query, writer = start_stream(spark, cfg)
+    query.awaitTermination()
     return writer
 
 

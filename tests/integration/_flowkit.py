@@ -1,0 +1,117 @@
+"""Small builders shared by the enrichment integration tests (not a test module)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+KINESIS = "http://127.0.0.1:4567"
+KAFKA = "127.0.0.1:9092"
+ACCOUNT = "111122223333"
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def flow_line(
+    src: str,
+    dst: str,
+    start: int,
+    *,
+    eni: str = "eni-api1",
+    action: str = "ACCEPT",
+    nbytes: int = 1000,
+) -> str:
+    """A v2 default-format flow line."""
+    return f"2 {ACCOUNT} {eni} {src} {dst} 443 50000 6 10 {nbytes} {start} {start + 60} {action} OK"
+
+
+def envelope(lines: list[str], message_type: str = "DATA_MESSAGE") -> bytes:
+    """A gzip CloudWatch Logs subscription envelope holding ``lines``."""
+    body = {
+        "messageType": message_type,
+        "owner": ACCOUNT,
+        "logGroup": "vpc-flow-logs",
+        "logStream": "eni-api1-all",
+        "subscriptionFilters": ["dredge"],
+        "logEvents": [
+            {"id": str(i), "timestamp": T0 * 1000, "message": m} for i, m in enumerate(lines)
+        ],
+    }
+    return gzip.compress(json.dumps(body).encode())
+
+
+def write_snapshot(
+    folder: Path, name: str, observed_at: str, rows: list[tuple[str, str, str, str]]
+) -> str:
+    """An inventory snapshot file (JSONL contract) covering us-east-1 and eu-west-1."""
+    path = folder / f"{name}.jsonl"
+    with path.open("w") as fh:
+        for ip, app, region, az in rows:
+            fh.write(
+                json.dumps(
+                    {
+                        "observed_at": observed_at,
+                        "account_id": ACCOUNT,
+                        "region": region,
+                        "ip": ip,
+                        "app": app,
+                        "cluster": f"{app}-prod",
+                        "az": az,
+                        "vpc_id": "vpc-1",
+                        "subnet_id": "subnet-1",
+                        "resource_id": f"eni-{app}1",
+                        "kind": "instance",
+                    }
+                )
+                + "\n"
+            )
+        for region in ("us-east-1", "eu-west-1"):
+            fh.write(
+                json.dumps(
+                    {
+                        "observed_at": observed_at,
+                        "account_id": ACCOUNT,
+                        "region": region,
+                        "scope_only": True,
+                    }
+                )
+                + "\n"
+            )
+    return str(path)
+
+
+def kinesis_client() -> Any:
+    return boto3.client("kinesis", region_name="us-east-1", endpoint_url=KINESIS)
+
+
+def create_stream(shards: int = 2) -> str:
+    """A new kinesalite stream with a unique name, ACTIVE."""
+    name = f"it-{uuid.uuid4().hex[:10]}"
+    client = kinesis_client()
+    client.create_stream(StreamName=name, ShardCount=shards)
+    client.get_waiter("stream_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    return name
+
+
+def put(stream: str, records: list[bytes]) -> None:
+    resp = kinesis_client().put_records(
+        StreamName=stream, Records=[{"Data": r, "PartitionKey": uuid.uuid4().hex} for r in records]
+    )
+    assert resp["FailedRecordCount"] == 0
+
+
+def overrides(tmp_path: Path, stream: str, run: str, trigger: str) -> dict[str, Any]:
+    """Config overrides pointing every table, the stream and the topic at test-local names."""
+    return {
+        "paths": {"root": str(tmp_path / "data")},
+        "source": {"stream_names": [stream], "endpoint_url": KINESIS},
+        "kafka": {"topic": f"it.enriched.{run}", "bootstrap_servers": KAFKA},
+        "stream": {"trigger": trigger, "query_name": f"it-{run}", "trigger_interval": "1 second"},
+        "spark": {"shuffle_partitions": 2},
+    }
