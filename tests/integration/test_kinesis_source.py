@@ -134,7 +134,12 @@ def test_split_and_merge_while_the_query_runs(spark: Any, kinesis: Any, tmp_path
             batch = [f"{tag}-{i}".encode() for i in range(12)]
             seqs.extend(kh.put(kinesis, stream, batch))
             payloads.extend(batch)
-            kh.wait_for(lambda: len(_rows(spark, name)) >= len(payloads), timeout=90, every=0.3)
+            def caught_up() -> bool:
+                if query.exception() is not None:
+                    raise AssertionError(f"query failed: {query.exception()}")
+                return len(_rows(spark, name)) >= len(payloads)
+
+            kh.wait_for(caught_up, timeout=120, every=0.3)
 
         produce("before")
         shard0 = "shardId-000000000000"
