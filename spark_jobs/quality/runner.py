@@ -107,7 +107,9 @@ def validate(df: DataFrame, suite: gx.ExpectationSuite) -> Validation:
     started = time.monotonic()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = context.data_sources.add_spark(name="dredge").add_dataframe_asset(name=suite.name)
+    # persist=False: GX would persist the frame and never release it; we own the cache.
+    source = context.data_sources.add_spark(name="dredge", persist=False)
+    asset = source.add_dataframe_asset(name=suite.name)
     batch_def = asset.add_batch_definition_whole_dataframe("whole")
     cached = df.persist()
     try:
