@@ -27,6 +27,7 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from spark_jobs.transforms.ip import ip_prefix_key
 
@@ -46,7 +47,8 @@ OWNER_FIELDS = {  # output suffix -> ownership column
 }
 LABEL_FIELDS = ("kind", "label", "region", "service")
 FAR_FUTURE = "9999-12-31 00:00:00"
-ENI_KINDS = ("instance", "container", "load_balancer", "nat_gateway", "interface")
+ENI_KINDS = ("instance", "container", "task", "load_balancer", "nat_gateway", "interface")
+FIVE_TUPLE = ("srcaddr_key", "dstaddr_key", "srcport", "dstport", "protocol")
 
 
 def side_key(side: str) -> Column:
@@ -188,14 +190,16 @@ def with_cross_flags(df: DataFrame) -> DataFrame:
 
 
 def with_duplicate_view(df: DataFrame) -> DataFrame:
-    """Flag the second view of a flow logged at both ENIs.
+    """Flag the second view of a flow logged at both ENIs (``is_duplicate_view``).
 
-    An intra-VPC flow between two monitored ENIs is logged twice: egress at the source ENI and
-    ingress at the destination ENI. We keep the source ENI's record and flag the other one
-    (``is_duplicate_view``) when both sides are owned by ENI-backed resources and the record
-    was captured at the destination (``flow_direction == 'ingress'`` when the format has it,
-    else the interface is the destination owner's ENI). Needs ``interface_id``,
-    ``flow_direction``, ``src_kind``, ``dst_kind``, ``dst_resource``.
+    A flow between two monitored ENIs is logged twice: egress at the source ENI and ingress
+    at the destination ENI, same 5-tuple and window. When the format carries
+    ``flow-direction`` (v5+), the ingress record of a flow whose both ends are owned by
+    ENI-backed resources is the duplicate. Without it (v2), the records of one 5-tuple and
+    start time *within the micro-batch* are ranked by ``interface_id`` and all but the first
+    are flagged; the two views of a flow delivered in different batches are then both kept
+    (documented limitation; use a v5 format to remove it). Needs the 5-tuple, ``start_time``,
+    ``interface_id``, ``flow_direction``, ``flow_id`` and the side kinds/statuses.
     """
     both_enis = (
         F.col("src_kind").isin(*ENI_KINDS)
@@ -203,12 +207,11 @@ def with_duplicate_view(df: DataFrame) -> DataFrame:
         & (F.col("src_attribution_status") == ATTRIBUTED)
         & (F.col("dst_attribution_status") == ATTRIBUTED)
     )
-    at_destination = F.coalesce(
-        F.col("flow_direction") == "ingress",
-        F.col("interface_id") == F.col("dst_resource"),
-        F.lit(False),
-    )
-    return df.withColumn("is_duplicate_view", F.coalesce(both_enis & at_destination, F.lit(False)))
+    views = Window.partitionBy(*FIVE_TUPLE, "start_time").orderBy("interface_id", "flow_id")
+    by_rank = F.row_number().over(views) > 1
+    by_direction = F.col("flow_direction") == "ingress"
+    dup = both_enis & F.when(F.col("flow_direction").isNotNull(), by_direction).otherwise(by_rank)
+    return df.withColumn("is_duplicate_view", F.coalesce(dup, F.lit(False)))
 
 
 def with_expired_pending(df: DataFrame, now: datetime, max_wait_minutes: int) -> DataFrame:

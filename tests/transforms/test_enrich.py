@@ -7,7 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from spark_jobs.transforms.enrich import with_attribution, with_expired_pending
+from spark_jobs.transforms.enrich import (
+    with_attribution,
+    with_duplicate_view,
+    with_expired_pending,
+)
 from spark_jobs.transforms.ip import cidr_key_py, to_ip_key
 
 T0 = datetime(2026, 1, 1, 0, 0, 0)
@@ -138,6 +142,10 @@ def enriched(spark):
         to_ip_key(F.col("dst")).alias("dstaddr_key"),
         to_ip_key(F.col("pkt_src")).alias("pkt_srcaddr_key"),
         F.lit(None).cast("string").alias("pkt_dstaddr_key"),
+        F.lit(443).alias("srcport"),
+        F.lit(50000).alias("dstport"),
+        F.lit(6).alias("protocol"),
+        F.sha2(F.col("name"), 256).alias("flow_id"),
     )
     owners = spark.createDataFrame(OWNERS, OWNER_COLS).withColumn("ip_key", to_ip_key(F.col("ip")))
     label_rows = [(c, *cidr_key_py(c), k, s, r, lab) for c, k, s, r, lab in LABELS]
@@ -216,6 +224,10 @@ def test_no_freshness_means_everything_is_pending(spark, enriched):
         "dstaddr_key",
         "pkt_srcaddr_key",
         "pkt_dstaddr_key",
+        "srcport",
+        "dstport",
+        "protocol",
+        "flow_id",
     )
     empty_owners = spark.createDataFrame([], OWNER_COLS).withColumn("ip_key", F.lit("x"))
     labels = spark.createDataFrame(
@@ -230,3 +242,150 @@ def test_no_freshness_means_everything_is_pending(spark, enriched):
         if r.srcaddr_key is not None
     }
     assert statuses == {("pending", "pending")}
+
+
+DUP_COLS = (
+    "flow_id string, srcaddr_key string, dstaddr_key string, srcport int, dstport int, "
+    "protocol int, start_time timestamp, interface_id string, flow_direction string, "
+    "src_kind string, dst_kind string, src_attribution_status string, "
+    "dst_attribution_status string"
+)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # v2 (no direction): two views of one flow -> the second interface is the duplicate
+        (
+            [
+                (
+                    "a",
+                    "k1",
+                    "k2",
+                    1,
+                    2,
+                    6,
+                    t(0),
+                    "eni-1",
+                    None,
+                    "instance",
+                    "task",
+                    "attributed",
+                    "attributed",
+                ),
+                (
+                    "b",
+                    "k1",
+                    "k2",
+                    1,
+                    2,
+                    6,
+                    t(0),
+                    "eni-2",
+                    None,
+                    "instance",
+                    "task",
+                    "attributed",
+                    "attributed",
+                ),
+            ],
+            {"a": False, "b": True},
+        ),
+        # v5: the ingress view is the duplicate, whatever the interface order
+        (
+            [
+                (
+                    "a",
+                    "k1",
+                    "k2",
+                    1,
+                    2,
+                    6,
+                    t(0),
+                    "eni-9",
+                    "ingress",
+                    "instance",
+                    "instance",
+                    "attributed",
+                    "attributed",
+                ),
+                (
+                    "b",
+                    "k1",
+                    "k2",
+                    1,
+                    2,
+                    6,
+                    t(0),
+                    "eni-1",
+                    "egress",
+                    "instance",
+                    "instance",
+                    "attributed",
+                    "attributed",
+                ),
+            ],
+            {"a": True, "b": False},
+        ),
+        # an internet peer is logged once: never a duplicate
+        (
+            [
+                (
+                    "a",
+                    "k1",
+                    "k3",
+                    1,
+                    2,
+                    6,
+                    t(0),
+                    "eni-1",
+                    "ingress",
+                    "internet",
+                    "instance",
+                    "unattributed",
+                    "attributed",
+                )
+            ],
+            {"a": False},
+        ),
+        # different start windows are different flows
+        (
+            [
+                (
+                    "a",
+                    "k1",
+                    "k2",
+                    1,
+                    2,
+                    6,
+                    t(0),
+                    "eni-1",
+                    None,
+                    "instance",
+                    "instance",
+                    "attributed",
+                    "attributed",
+                ),
+                (
+                    "b",
+                    "k1",
+                    "k2",
+                    1,
+                    2,
+                    6,
+                    t(1),
+                    "eni-2",
+                    None,
+                    "instance",
+                    "instance",
+                    "attributed",
+                    "attributed",
+                ),
+            ],
+            {"a": False, "b": False},
+        ),
+    ],
+)
+def test_duplicate_view_flag(spark, rows, expected):
+    out = with_duplicate_view(spark.createDataFrame(rows, DUP_COLS))
+    assert {r.flow_id: r.is_duplicate_view for r in out.collect()} == expected
