@@ -164,9 +164,14 @@ def run(records: int, shards: int) -> dict[str, Any]:
             "endpointUrl": ENDPOINT,
             "metadataPath": f"{tmp}/meta",
         }
-        ours = _spark_drain(spark, read_kinesis(spark, opts), f"{tmp}/cp1")
         naive_df = spark.readStream.format("bench-naive-kinesis").option("streamName", stream)
-        naive = _spark_drain(spark, naive_df.load(), f"{tmp}/cp2")
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
+        for i in range(2):  # interleaved, best of two: the first run also warms the workers
+            ours_df = read_kinesis(spark, {**opts, "metadataPath": f"{tmp}/meta{i}"})
+            runs["naive"].append(_spark_drain(spark, naive_df.load(), f"{tmp}/naive{i}"))
+            runs["ours"].append(_spark_drain(spark, ours_df, f"{tmp}/ours{i}"))
+        ours = max(runs["ours"], key=lambda r: r["rows_per_s"])
+        naive = max(runs["naive"], key=lambda r: r["rows_per_s"])
     _client().delete_stream(StreamName=stream)
     return {
         "records": records,

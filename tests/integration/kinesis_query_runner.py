@@ -39,6 +39,10 @@ def main(argv: list[str]) -> None:
         writer = df.writeStream.format("delta").option("checkpointLocation", checkpoint)
         query = writer.trigger(processingTime="200 milliseconds").start(table)
     else:
+        # A restart may change the admission limit: the replayed batch still comes from the logs.
+        options.pop("maxRecordsPerBatch", None)
+        df = read_kinesis(spark, options)
+        writer = df.writeStream.format("delta").option("checkpointLocation", checkpoint)
         query = writer.trigger(availableNow=True).start(table)
     query.awaitTermination()
     spark.stop()

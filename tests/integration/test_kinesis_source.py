@@ -134,6 +134,7 @@ def test_split_and_merge_while_the_query_runs(spark: Any, kinesis: Any, tmp_path
             batch = [f"{tag}-{i}".encode() for i in range(12)]
             seqs.extend(kh.put(kinesis, stream, batch))
             payloads.extend(batch)
+
             def caught_up() -> bool:
                 if query.exception() is not None:
                     raise AssertionError(f"query failed: {query.exception()}")
@@ -158,6 +159,7 @@ def test_split_and_merge_while_the_query_runs(spark: Any, kinesis: Any, tmp_path
     assert set(rows) == _expected(kinesis, stream, payloads, seqs)  # nothing lost
 
 
+@pytest.mark.timeout(480)
 def test_exactly_once_across_driver_sigkill_mid_batch(
     kinesis: Any, tmp_path: Path, spark: Any
 ) -> None:
