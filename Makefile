@@ -30,7 +30,7 @@ services-status: ## show whether the local services run
 
 demo: setup ## run the main job end to end on embedded defaults
 	@scripts/services.sh up
-	@rc=0; $(VENV)/bin/dredge smoke --conf $(CONF) || rc=$$?; scripts/services.sh down; exit $$rc
+	@rc=0; $(VENV)/bin/dredge demo --conf $(CONF) || rc=$$?; scripts/services.sh down; exit $$rc
 
 test: setup ## run the whole test suite (starts and stops the local services)
 	@scripts/services.sh up
