@@ -57,6 +57,21 @@ class DruidClient:
         url = f"{self.overlord_url}/druid/indexer/v1/supervisor/{quoted}/status"
         return dict(self._call("GET", url)["payload"])
 
+    def supervisor_row_stats(self, supervisor_id: str) -> dict[str, int]:
+        """Row counters summed over the supervisor's tasks: ``processed``, ``thrownAway``
+        (filtered out, e.g. duplicate views, or outside the late/early cut-offs),
+        ``unparseable``, ``processedWithError``."""
+        quoted = urllib.parse.quote(supervisor_id, safe="")
+        url = f"{self.overlord_url}/druid/indexer/v1/supervisor/{quoted}/stats"
+        totals: dict[str, int] = {}
+        for tasks in (self._call("GET", url) or {}).values():
+            for report in tasks.values():
+                counters = ((report or {}).get("totals") or {}).get("buildSegments") or {}
+                for name, value in counters.items():
+                    if isinstance(value, int | float):
+                        totals[name] = totals.get(name, 0) + int(value)
+        return totals
+
     def terminate_supervisor(self, supervisor_id: str) -> None:
         """Stop the supervisor and its tasks (they publish what they read)."""
         quoted = urllib.parse.quote(supervisor_id, safe="")
