@@ -48,13 +48,14 @@ class DemoResult:
         return all(c.is_equal for c in self.comparisons)
 
 
-def demo_config(conf_path: str, run: str) -> DredgeConfig:
-    """The given config with run-unique names and an available-now trigger."""
+def demo_config(conf_path: str, run: str, root: str | None = None) -> DredgeConfig:
+    """The given config with run-unique names and an available-now trigger; tables under
+    ``root`` (default: ``<paths.root>/druid-demo/<run>``)."""
     base = config.load(conf_path)
     return config.load(
         conf_path,
         {
-            "paths": {"root": f"{base.paths.resolve('root')}/druid-demo/{run}"},
+            "paths": {"root": root or f"{base.paths.resolve('root')}/druid-demo/{run}"},
             "source": {"stream_names": [f"dredge-druid-demo-{run}"]},
             "kafka": {"enabled": True, "topic": f"{base.kafka.topic}.druid-demo.{run}"},
             "stream": {"trigger": "available_now", "query_name": f"druid-demo-{run}"},
