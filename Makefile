@@ -11,7 +11,8 @@ export AWS_ACCESS_KEY_ID ?= dredge-local
 export AWS_SECRET_ACCESS_KEY ?= dredge-local
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup services-up services-down services-status demo test test-unit lint bench clean
+
+.PHONY: build help setup services-up services-down services-status demo test test-unit lint bench clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,6 +48,9 @@ lint: setup ## ruff and mypy
 bench: setup ## run the benchmarks; figures go to bench/results/*.json
 	@scripts/services.sh up
 	@rc=0; $(PY) -m bench || rc=$$?; scripts/services.sh down; exit $$rc
+
+build: setup ## wheel + cluster files (EMR/Databricks) into dist/
+	@scripts/build.sh
 
 clean: ## remove local data, reports and run state (keeps venv and jars)
 	rm -rf data reports .run spark-warehouse

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "backfill": ("enrich_flows", "main_backfill", "flow-log files -> the same job, availableNow"),
     "refresh-ownership": ("refresh_ownership", "main", "apply inventory observations (SCD2)"),
     "simulate": ("simulate", "main", "simulate a fleet: flows, inventory, ground truth"),
+    "dq": ("dq", "main", "Great Expectations checks on a Delta table"),
     "demo": ("demo", "main", "the end-to-end demo on local services, with a report"),
     "smoke": ("smoke", "main", "a tiny Kinesis -> Spark -> Delta + Kafka check"),
 }

@@ -22,6 +22,7 @@ from spark_jobs.session import build_session
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.flow_batch import BatchTargets, FlowBatchWriter, Stage
 from spark_jobs.sinks.kafka import ensure_topics
+from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
 from spark_jobs.transforms.parse import parse_flow_lines, parse_flow_lines_with_header
 
@@ -66,7 +67,7 @@ def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
         kafka_bootstrap=kafka.bootstrap_servers if kafka.enabled else None,
         kafka_topic=kafka.topic if kafka.enabled else None,
         kafka_tasks=kafka.producer_tasks,
-        kafka_options=dict(kafka.options),
+        kafka_options=kafka_client_options(kafka.options),
     )
 
 
@@ -98,7 +99,7 @@ def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
             cfg.kafka.bootstrap_servers,
             cfg.kafka.topic,
             cfg.kafka.topic_partitions,
-            dict(cfg.kafka.options),
+            kafka_client_options(cfg.kafka.options),
         )
 
 
