@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.schemas import (
+    ADDRESS_COLUMNS,
     DEFAULT_FORMAT,
     FIELDS,
     FIELDS_BY_NAME,
@@ -37,6 +38,7 @@ _DIGITS_RE = r"^[0-9]{1,19}$"
 _EPOCH_RE = r"^[0-9]{1,11}$"
 _TOKENS = "_tokens"
 _HEADER = "_header"
+_CANON = "_canon"
 EXTRA_COLUMNS: tuple[str, ...] = ("quarantine_reason", "quarantine_detail", "line")
 PARSED_COLUMNS: tuple[str, ...] = (*PARSED_FLOW_SCHEMA.names, *EXTRA_COLUMNS)
 
@@ -151,6 +153,10 @@ def _parse(staged_df: DataFrame, layout: _Layout) -> DataFrame:
             for f in FIELDS
         ),
     )
+    # One lambda formats all addresses: the canonical-text expression is large, and written
+    # once per address column it made plans take tens of seconds to compile.
+    keys = F.array(*(F.col(f"{c}_key") for c in ADDRESS_COLUMNS))
+    typed_df = typed_df.withColumn(_CANON, F.transform(keys, to_canonical_ip))
     checks = _checks(FIELDS)
     reason = F.when(~F.col("_count_ok"), F.lit("field_count")).when(
         F.col("_extra").isNotNull(), F.lit("unknown_field")
@@ -173,7 +179,8 @@ def _final_columns() -> list[Column]:
     cols: list[Column] = []
     for f in FIELDS:
         if f.kind == "address":
-            cols.append(to_canonical_ip(F.col(f"{f.column}_key")).alias(f.column))
+            canon = F.col(_CANON).getItem(ADDRESS_COLUMNS.index(f.column))
+            cols.append(canon.alias(f.column))
         else:
             cols.append(F.col(f.column).cast(f.spark_type).alias(f.column))
     cols += [F.col(f"{f.column}_key") for f in FIELDS if f.kind == "address"]
