@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -12,6 +13,7 @@ import boto3
 
 ENDPOINT = "http://127.0.0.1:4567"
 REGION = "us-east-1"
+CREATED: list[str] = []  # streams made by the running test; deleted at teardown (shard cap 50)
 
 
 def set_dummy_credentials() -> None:
@@ -50,6 +52,7 @@ def wait_active(kinesis: Any, stream: str) -> None:
 def create_stream(kinesis: Any, shards: int, prefix: str = "dredge-it") -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     kinesis.create_stream(StreamName=name, ShardCount=shards)
+    CREATED.append(name)
     wait_active(kinesis, name)
     return name
 
@@ -86,3 +89,10 @@ def options(stream: str, metadata: str, **extra: str) -> dict[str, str]:
     }
     out.update(extra)
     return out
+
+
+def delete_created(kinesis: Any) -> None:
+    while CREATED:
+        name = CREATED.pop()
+        with contextlib.suppress(Exception):
+            kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)

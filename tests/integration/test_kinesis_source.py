@@ -31,8 +31,10 @@ def _creds() -> None:
 
 
 @pytest.fixture()
-def kinesis() -> Any:
-    return kh.client()
+def kinesis() -> Iterator[Any]:
+    client = kh.client()
+    yield client
+    kh.delete_created(client)
 
 
 def _rows(spark: Any, table: str) -> list[tuple[str, str, str]]:
