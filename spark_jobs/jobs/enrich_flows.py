@@ -20,7 +20,7 @@ from spark_jobs.config import DredgeConfig
 from spark_jobs.schemas import QUARANTINE_SCHEMA
 from spark_jobs.session import build_session
 from spark_jobs.sinks import delta
-from spark_jobs.sinks.flow_batch import BatchTargets, FlowBatchWriter, Stage
+from spark_jobs.sinks.flow_batch import BatchTargets, FlowBatchWriter, Stage, StageResult
 from spark_jobs.sinks.kafka import ensure_topics
 from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
@@ -30,12 +30,15 @@ from spark_jobs.transforms.parse import parse_flow_lines, parse_flow_lines_with_
 def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
     """Kinesis records -> (parsed lines, bad records, control messages)."""
 
-    def stage(records_df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
-        decoded = decode_records(records_df, record_format)  # type: ignore[arg-type]
-        return (
-            parse_flow_lines(filter_lines(decoded), log_format),
-            to_quarantine(decoded),
-            filter_control(decoded),
+    def stage(records_df: DataFrame) -> StageResult:
+        records = records_df.persist()
+        decoded = decode_records(records, record_format).persist()  # type: ignore[arg-type]
+        return StageResult(
+            parsed=parse_flow_lines(filter_lines(decoded), log_format),
+            bad_records=to_quarantine(decoded),
+            control=filter_control(decoded),
+            records_in=records.count,
+            cached=(decoded, records),
         )
 
     return stage
@@ -44,9 +47,16 @@ def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
 def text_file_stage() -> Stage:
     """Lines of S3-style text files (format from each file's header) -> parsed lines."""
 
-    def stage(lines_df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    def stage(lines_df: DataFrame) -> StageResult:
         empty = lines_df.sparkSession.createDataFrame([], QUARANTINE_SCHEMA)
-        return parse_flow_lines_with_header(lines_df), empty, empty.select("origin")
+        lines = lines_df.persist()
+        return StageResult(
+            parsed=parse_flow_lines_with_header(lines),
+            bad_records=empty,
+            control=empty.select("origin"),
+            records_in=lines.count,
+            cached=(lines,),
+        )
 
     return stage
 
@@ -152,8 +162,15 @@ def _lines_stage(log_format: str | None) -> Stage:
     from spark_jobs.transforms.decode import filter_lines as lines
     from spark_jobs.transforms.decode import to_quarantine as bad
 
-    def stage(decoded: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
-        return parse_flow_lines(lines(decoded), log_format), bad(decoded), control(decoded)
+    def stage(decoded_df: DataFrame) -> StageResult:
+        decoded = decoded_df.persist()
+        return StageResult(
+            parsed=parse_flow_lines(lines(decoded), log_format),
+            bad_records=bad(decoded),
+            control=control(decoded),
+            records_in=decoded.select("origin", "origin_offset").distinct().count,
+            cached=(decoded,),
+        )
 
     return stage
 

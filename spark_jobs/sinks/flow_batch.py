@@ -25,11 +25,25 @@ from spark_jobs.sinks.kafka import publish_batch
 from spark_jobs.sources.ownership import read_freshness
 from spark_jobs.transforms.enrich import with_attribution, with_expired_pending
 from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
+from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
 
 log = logging.getLogger("dredge.batch")
 
-# batch_df -> (parsed rows with quarantine_reason, record-level quarantine, control rows)
-Stage = Callable[[DataFrame], tuple[DataFrame, DataFrame, DataFrame]]
+
+@dataclass(frozen=True)
+class StageResult:
+    """What the input stage made of a batch: parsed lines (with ``quarantine_reason``),
+    record-level quarantine rows, control-message rows, a counter of input records, and the
+    DataFrames it cached (unpersisted at the end of the batch)."""
+
+    parsed: DataFrame
+    bad_records: DataFrame
+    control: DataFrame
+    records_in: Callable[[], int]
+    cached: tuple[DataFrame, ...] = ()
+
+
+Stage = Callable[[DataFrame], StageResult]
 
 
 @dataclass(frozen=True)
@@ -77,27 +91,27 @@ class FlowBatchWriter:
         started = time.monotonic()
         spark = batch_df.sparkSession
         t = self.targets
-        delta.ensure_table(spark, t.pending, PARSED_FLOW_SCHEMA)
         plan = self._plan(spark, batch_id)
-        source = batch_df.persist()
-        parsed, bad_records, control = self.stage(source)
-        parsed = parsed.persist()
-        from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
-
-        quarantine = bad_records.unionByName(to_quarantine_rows(parsed))
-        delta.write_batch(
-            quarantine.select(*QUARANTINE_SCHEMA.names),
-            t.quarantine,
-            app_id=t.app_id,
-            batch_id=batch_id,
-        )
+        staged = self.stage(batch_df)
+        parsed = staged.parsed.persist()
+        counts = _stage_counts(staged, parsed)
+        if counts["quarantined"]:
+            quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
+            delta.write_batch(
+                quarantine.select(*QUARANTINE_SCHEMA.names), t.quarantine, app_id=t.app_id,
+                batch_id=batch_id,
+            )  # fmt: skip
         owners = delta.read_version(spark, t.ownership, plan.ownership_version)
         if "last_seen" not in owners.columns:
             owners = owners.withColumn("last_seen", F.lit(None).cast("timestamp"))
         labels = spark.read.format("delta").load(t.cidr_labels)
         lengths = [r.prefix_len for r in labels.select("prefix_len").distinct().collect()]
         held = delta.read_version(spark, t.pending, plan.pending_version)
-        flows = filter_valid_flows(parsed).unionByName(held.select(*PARSED_FLOW_SCHEMA.names))
+        flows = (
+            filter_valid_flows(parsed)
+            .withColumn("_held", F.lit(False))
+            .unionByName(held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held")))
+        )
         enriched = with_attribution(
             flows,
             owners,
@@ -107,76 +121,86 @@ class FlowBatchWriter:
             broadcast_owners=False,
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
         enriched = enriched.persist()
+        counts.update(_enriched_counts(enriched))
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
-        delta.write_batch(
-            final,
-            t.enriched,
-            app_id=t.app_id,
-            batch_id=batch_id,
-            partition_by=("event_date", "event_hour"),
-        )
+        if counts["flows_final"]:
+            delta.write_batch(
+                final, t.enriched, app_id=t.app_id, batch_id=batch_id,
+                partition_by=("event_date", "event_hour"),
+            )  # fmt: skip
         published = skipped = 0
-        if t.kafka_bootstrap and t.kafka_topic:
+        if t.kafka_bootstrap and t.kafka_topic and counts["flows_final"]:
             published, skipped = publish_batch(
-                to_kafka_messages(final),
-                batch_id,
-                bootstrap=t.kafka_bootstrap,
-                topic=t.kafka_topic,
-                app_id=t.app_id,
-                tasks=t.kafka_tasks,
+                to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap,
+                topic=t.kafka_topic, app_id=t.app_id, tasks=t.kafka_tasks,
                 options=t.kafka_options,
-            )
-        still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
-        delta.write_batch(
-            still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id, mode="overwrite"
-        )
-        self._report(
-            batch_id, started, source, parsed, quarantine, control, enriched, published, skipped
-        )
-        for df in (enriched, parsed, source):
+            )  # fmt: skip
+        if counts["flows_pending"] or counts["held_in"]:
+            still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
+            delta.write_batch(
+                still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
+                mode="overwrite",
+            )  # fmt: skip
+        for df in (enriched, parsed, *staged.cached):
             df.unpersist()
+        self._report(batch_id, started, counts, published, skipped)
 
     def _report(
-        self,
-        batch_id: int,
-        started: float,
-        source: DataFrame,
-        parsed: DataFrame,
-        quarantine: DataFrame,
-        control: DataFrame,
-        enriched: DataFrame,
-        published: int,
-        skipped: int,
+        self, batch_id: int, started: float, counts: dict[str, int], published: int, skipped: int
     ) -> None:
-        counts = enriched.agg(
-            F.count(F.lit(1)).alias("flows"),
-            F.sum(F.col("is_pending").cast("int")).alias("pending"),
-            F.sum(
-                (
-                    (F.col("src_attribution_status") == "attributed")
-                    & (F.col("dst_attribution_status") == "attributed")
-                ).cast("int")
-            ).alias("both_attributed"),
-        ).first()
-        n_in = source.count()
-        flows = int(counts["flows"] or 0) if counts else 0
-        pending = int(counts["pending"] or 0) if counts else 0
-        both = int(counts["both_attributed"] or 0) if counts else 0
-        final = flows - pending
+        final = counts["flows_final"]
+        duration = round(time.monotonic() - started, 3)
         metrics: dict[str, object] = {
             "batch_id": batch_id,
-            "records_in": n_in,
-            "lines_parsed": parsed.count(),
-            "quarantined": quarantine.count(),
-            "control_messages": control.count(),
-            "flows_final": final,
-            "flows_pending": pending,
-            "pct_both_attributed": round(100.0 * both / final, 2) if final else None,
+            **counts,
+            "pct_both_attributed": round(100.0 * counts["both_attributed"] / final, 2)
+            if final
+            else None,
             "kafka_published": published,
             "kafka_tasks_skipped": skipped,
-            "duration_s": round(time.monotonic() - started, 3),
+            "duration_s": duration,
+            "records_per_s": round(counts["records_in"] / max(duration, 1e-6), 1),
         }
-        metrics["rows_per_s"] = round(n_in / max(float(metrics["duration_s"]), 1e-6), 1)  # type: ignore[arg-type]
         self.metrics.append(metrics)
         log.info(json.dumps(metrics))
         print(json.dumps({"dredge_batch": metrics}), flush=True)
+
+
+def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:
+    """Records in, lines parsed, quarantined and control messages: three small jobs over
+    cached data."""
+    row = parsed.agg(
+        F.count(F.lit(1)).alias("lines"),
+        F.count("quarantine_reason").alias("bad_lines"),
+    ).first()
+    lines, bad_lines = (int(row["lines"]), int(row["bad_lines"])) if row else (0, 0)
+    bad_records = staged.bad_records.count()
+    return {
+        "records_in": staged.records_in(),
+        "lines_parsed": lines,
+        "quarantined": bad_lines + bad_records,
+        "control_messages": staged.control.count(),
+    }
+
+
+def _enriched_counts(enriched: DataFrame) -> dict[str, int]:
+    both = (F.col("src_attribution_status") == "attributed") & (
+        F.col("dst_attribution_status") == "attributed"
+    )
+    row = enriched.agg(
+        F.count(F.lit(1)).alias("flows"),
+        F.coalesce(F.sum(F.col("is_pending").cast("int")), F.lit(0)).alias("pending"),
+        F.coalesce(F.sum(both.cast("int")), F.lit(0)).alias("both"),
+        F.coalesce(F.sum(F.col("_held").cast("int")), F.lit(0)).alias("held"),
+    ).first()
+    flows, pending, both_n, held = (
+        (int(row["flows"]), int(row["pending"]), int(row["both"]), int(row["held"]))
+        if row
+        else (0, 0, 0, 0)
+    )
+    return {
+        "flows_final": flows - pending,
+        "flows_pending": pending,
+        "both_attributed": both_n,
+        "held_in": held,
+    }
