@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Attribution coverage over time
+#
+# Share of flow sides attributed to an application, per time bucket. Unattributed is
+# acceptable (internet, AWS services, addresses that changed hands between observations);
+# a drop usually means the ownership inventory lags. Logic:
+# `spark_jobs.analysis.attribution_coverage`.
+
+# %% tags=["parameters"]
+import os
+
+ENRICHED = os.environ.get("DREDGE_ENRICHED", "data/enriched")
+CONF = os.environ.get("DREDGE_CONF", "conf/local.yaml")
+WHERE = os.environ.get("DREDGE_WHERE", "")
+MASTER = os.environ.get("DREDGE_SPARK_MASTER", "local[2]")
+UNIT = "hour"  # date_trunc unit: minute, hour, day
+
+# %%
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from IPython.display import Image, display
+
+from spark_jobs import analysis, config
+from spark_jobs.session import build_session
+from spark_jobs.sources.tables import read_table
+
+cfg = config.load(CONF, {"spark": {"master": MASTER, "shuffle_partitions": 2}})
+spark = build_session(cfg.spark)
+enriched_df = read_table(spark, ENRICHED, WHERE or None)
+
+
+def show(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    display(Image(buf.getvalue()))
+
+
+# %%
+coverage = analysis.attribution_coverage(enriched_df, UNIT).toPandas()
+coverage
+
+# %%
+fig, ax = plt.subplots(figsize=(10, 4))
+if coverage.empty:
+    ax.text(0.5, 0.5, "no traffic", ha="center", va="center")
+    ax.set_axis_off()
+else:
+    for col, label in (("src_share", "source"), ("dst_share", "destination"),
+                       ("both_share", "both sides")):
+        ax.plot(coverage.bucket, coverage[col], marker="o", label=label)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("attributed share")
+    ax.legend()
+    fig.autofmt_xdate()
+ax.set_title(f"Attribution coverage per {UNIT}")
+show(fig)

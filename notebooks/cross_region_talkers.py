@@ -1,0 +1,81 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Cross-region talkers: who to co-locate
+#
+# Application pairs that talk across regions, by bytes. Each pair is a candidate to move
+# into one region (or to front with a regional cache): the traffic pays inter-region
+# transfer and latency. Logic: `spark_jobs.analysis.cross_region_talkers`.
+
+# %% tags=["parameters"]
+import os
+
+ENRICHED = os.environ.get("DREDGE_ENRICHED", "data/enriched")
+CONF = os.environ.get("DREDGE_CONF", "conf/local.yaml")
+WHERE = os.environ.get("DREDGE_WHERE", "")  # e.g. "event_date = '2026-01-01'"
+MASTER = os.environ.get("DREDGE_SPARK_MASTER", "local[2]")
+TOP_N = 15
+
+# %%
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from IPython.display import Image, display
+
+from spark_jobs import analysis, config
+from spark_jobs.session import build_session
+from spark_jobs.sources.tables import read_table
+
+cfg = config.load(CONF, {"spark": {"master": MASTER, "shuffle_partitions": 2}})
+spark = build_session(cfg.spark)
+enriched_df = read_table(spark, ENRICHED, WHERE or None)
+
+
+def show(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    display(Image(buf.getvalue()))
+
+
+# %%
+talkers = analysis.cross_region_talkers(enriched_df).limit(TOP_N).toPandas()
+talkers
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 0.4 * max(len(talkers), 3) + 1))
+if talkers.empty:
+    ax.text(0.5, 0.5, "no cross-region traffic", ha="center", va="center")
+    ax.set_axis_off()
+else:
+    names = (
+        talkers.src_label + " (" + talkers.src_region + ") -> "
+        + talkers.dst_label + " (" + talkers.dst_region + ")"
+    )
+    ax.barh(names[::-1], talkers.bytes[::-1] / 1e6)
+    ax.set_xlabel("MB")
+ax.set_title(f"Top {TOP_N} cross-region pairs by bytes")
+show(fig)
+
+# %% [markdown]
+# Pairs with traffic in both directions are the strongest co-location candidates.
+
+# %%
+if not talkers.empty:
+    fwd = talkers.set_index(["src_label", "dst_label"]).bytes
+    both = [(a, b, fwd[(a, b)] + fwd[(b, a)]) for a, b in fwd.index if (b, a) in fwd.index and a < b]
+    print(both or "no pair talks in both directions")
