@@ -17,13 +17,15 @@ from pyspark.sql.streaming import StreamingQuery
 
 from spark_jobs import config
 from spark_jobs.config import DredgeConfig
-from spark_jobs.schemas import QUARANTINE_SCHEMA
+from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.session import build_session
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.flow_batch import BatchTargets, FlowBatchWriter, Stage, StageResult
 from spark_jobs.sinks.kafka import ensure_topics
 from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
+from spark_jobs.transforms.enrich import with_attribution
+from spark_jobs.transforms.output import to_enriched_rows
 from spark_jobs.transforms.parse import parse_flow_lines, parse_flow_lines_with_header
 
 
@@ -94,10 +96,25 @@ def start_query(
     return stream.start()
 
 
-def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
-    from spark_jobs.schemas import PARSED_FLOW_SCHEMA
+def _empty_enriched(spark: SparkSession) -> DataFrame:
+    """An empty DataFrame in exactly the enriched table's schema (made by the transforms)."""
+    from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNERSHIP_SCHEMA
 
+    flows = spark.createDataFrame([], PARSED_FLOW_SCHEMA)
+    owners = spark.createDataFrame([], OWNERSHIP_SCHEMA)
+    labels = spark.createDataFrame([], CIDR_LABEL_SCHEMA)
+    attributed = with_attribution(flows, owners, labels, freshness=None, prefix_lengths=[])
+    return to_enriched_rows(attributed)
+
+
+def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
+    """Output tables exist (empty) before the first batch; inputs are there; topics exist."""
     delta.ensure_table(spark, cfg.paths.resolve("pending"), PARSED_FLOW_SCHEMA)
+    delta.ensure_table(spark, cfg.paths.resolve("quarantine"), QUARANTINE_SCHEMA)
+    enriched = cfg.paths.resolve("enriched")
+    if not delta.table_exists(spark, enriched):
+        empty = _empty_enriched(spark)
+        delta.ensure_table(spark, enriched, empty.schema, ("event_date", "event_hour"))
     for name in ("ownership", "cidr_labels"):
         if not delta.table_exists(spark, cfg.paths.resolve(name)):
             raise SystemExit(

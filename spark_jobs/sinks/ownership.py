@@ -26,6 +26,7 @@ from spark_jobs.sources.ownership import (
 from spark_jobs.transforms.ownership import (
     ACTION_CLOSE,
     ACTION_OPEN,
+    LAST_SEEN,
     OWNERSHIP_COLUMNS,
     OWNERSHIP_SCHEMA,
     SCOPE_SCHEMA,
@@ -83,10 +84,10 @@ def merge_changes(spark: SparkSession, path: str, changes_df: DataFrame) -> tupl
     (
         target.alias("t")
         .merge(changes_df.alias("s"), match)
-        .whenMatchedUpdate(set={"valid_to": "s.valid_to"})
+        .whenMatchedUpdate(set={"valid_to": "s.valid_to", LAST_SEEN: f"s.{LAST_SEEN}"})
         .whenNotMatchedInsert(
             condition=f"s.action = '{ACTION_OPEN}'",
-            values={c: f"s.{c}" for c in OWNERSHIP_COLUMNS},
+            values={c: f"s.{c}" for c in (*OWNERSHIP_COLUMNS, LAST_SEEN)},
         )
         .execute()
     )
@@ -115,12 +116,17 @@ def apply_observation(spark: SparkSession, path: str, obs: Observation) -> Apply
         StaleObservationError: the observation is older than the table's freshness.
     """
     ensure_ownership_table(spark, path)
-    if not check_not_stale(obs.observed_at, read_freshness(spark, path), obs.label):
+    freshness = read_freshness(spark, path)
+    if not check_not_stale(obs.observed_at, freshness, obs.label):
         log.info("observation %s at %s already applied: no-op", obs.label, obs.observed_at)
         return ApplyResult(obs.observed_at, 0, 0, skipped=True)
     scopes_df = spark.createDataFrame(list(obs.scopes), SCOPE_SCHEMA)
     changes_df = plan_ownership_changes(
-        read_ownership(spark, path), to_observed_ips(obs.rows_df), scopes_df, obs.observed_at
+        read_ownership(spark, path),
+        to_observed_ips(obs.rows_df),
+        scopes_df,
+        obs.observed_at,
+        previous_at=freshness,
     )
     closed, opened = merge_changes(spark, path, changes_df)
     record_freshness(spark, path, obs)

@@ -45,9 +45,18 @@ OWNERSHIP_COLUMNS: tuple[str, ...] = (
     "valid_from",
     "valid_to",
 )
+# ``last_seen``: for a closed interval, the last observation that still saw this owner (the
+# change happened at an unknown moment in (last_seen, valid_to]); null while open (an open
+# interval is confirmed up to the table's freshness). Attribution uses it so that a flow in
+# that gap is left unattributed instead of being guessed.
+LAST_SEEN = "last_seen"
 OWNERSHIP_SCHEMA = T.StructType(
     [T.StructField(c, T.StringType()) for c in OWNERSHIP_COLUMNS[:-2]]
-    + [T.StructField("valid_from", T.TimestampType()), T.StructField("valid_to", T.TimestampType())]
+    + [
+        T.StructField("valid_from", T.TimestampType()),
+        T.StructField("valid_to", T.TimestampType()),
+        T.StructField(LAST_SEEN, T.TimestampType()),
+    ]
 )
 CIDR_LABEL_SCHEMA = T.StructType(
     [
@@ -121,18 +130,25 @@ def _same_owner() -> Column:
     return cond
 
 
-def _change(prefix: str, action: str, valid_from: Column, valid_to: Column) -> Column:
+def _change(
+    prefix: str, action: str, valid_from: Column, valid_to: Column, last_seen: Column
+) -> Column:
     cols = [F.col(f"{prefix}{c}").alias(c) for c in OWNERSHIP_COLUMNS[:-2]]
     return F.struct(
         *cols,
         valid_from.cast("timestamp").alias("valid_from"),
         valid_to.cast("timestamp").alias("valid_to"),
+        last_seen.cast("timestamp").alias(LAST_SEEN),
         F.lit(action).alias("action"),
     )
 
 
 def plan_ownership_changes(
-    open_df: DataFrame, observed_df: DataFrame, scopes_df: DataFrame, observed_at: datetime
+    open_df: DataFrame,
+    observed_df: DataFrame,
+    scopes_df: DataFrame,
+    observed_at: datetime,
+    previous_at: datetime | None = None,
 ) -> DataFrame:
     """The SCD2 change set that brings the open intervals in line with an observation.
 
@@ -141,6 +157,9 @@ def plan_ownership_changes(
         observed_df: output of :func:`to_observed_ips` (one row per ``ip_key``).
         scopes_df: ``account_id``, ``region`` of every scope the observation covers.
         observed_at: the observation time; closes get ``valid_to`` = it, opens ``valid_from``.
+        previous_at: the previous observation applied (the table's freshness before this one):
+            a closed interval's ``last_seen`` - its owner was still there then. None (no
+            previous observation) falls back to the interval's ``valid_from``.
 
     Returns:
         Rows in the table schema plus ``action`` (``'close'``: an existing open interval, keyed
@@ -164,11 +183,13 @@ def plan_ownership_changes(
     has_old, has_new = F.col("o_ip_key").isNotNull(), F.col("n_ip_key").isNotNull()
     is_covered = F.coalesce(F.col("is_covered"), F.lit(False))
     same = _same_owner()
+    seen = F.greatest(F.col("o_valid_from"), F.lit(previous_at).cast("timestamp"))
+    seen = seen if previous_at is not None else F.col("o_valid_from")
     is_close = has_old & F.when(has_new, ~same).otherwise(is_covered)
     is_open = has_new & (~has_old | ~same)
     changes = F.array(
-        F.when(is_close, _change("o_", ACTION_CLOSE, F.col("o_valid_from"), at)),
-        F.when(is_open, _change("n_", ACTION_OPEN, at, F.lit(None))),
+        F.when(is_close, _change("o_", ACTION_CLOSE, F.col("o_valid_from"), at, seen)),
+        F.when(is_open, _change("n_", ACTION_OPEN, at, F.lit(None), F.lit(None))),
     )
     return joined.select(F.explode(F.filter(changes, lambda c: c.isNotNull())).alias("c")).select(
         "c.*"

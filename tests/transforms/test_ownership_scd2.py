@@ -56,7 +56,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> str:
 
 
 def table(spark: SparkSession, path: str) -> list[tuple]:
-    """(ip, app, resource_id, valid_from, valid_to) sorted; times as UTC text."""
+    """(ip, app, resource_id, valid_from, valid_to, last_seen) sorted; times as UTC text."""
     fmt = "yyyy-MM-dd'T'HH:mm:ss'Z'"
     df = read_ownership(spark, path).select(
         "ip",
@@ -64,6 +64,7 @@ def table(spark: SparkSession, path: str) -> list[tuple]:
         "resource_id",
         F.date_format("valid_from", fmt),
         F.date_format("valid_to", fmt),
+        F.date_format("last_seen", fmt),
     )
     return sorted(tuple(r) for r in df.collect())
 
@@ -115,21 +116,21 @@ def test_snapshot_sequence_exact_intervals(
     r1 = apply_observation(spark, path, read_snapshot_observation(spark, [snapshots["t1"]]))
     assert (r1.closed, r1.opened) == (0, 4)
     assert table(spark, path) == [
-        ("10.0.0.1", "api", "i-1", T1, None),
-        ("10.0.0.2", "api", "i-1", T1, None),
-        ("192.0.2.10", "web", "i-2", T1, None),
-        ("2001:db8::1", "api", "i-1", T1, None),
+        ("10.0.0.1", "api", "i-1", T1, None, None),
+        ("10.0.0.2", "api", "i-1", T1, None, None),
+        ("192.0.2.10", "web", "i-2", T1, None, None),
+        ("2001:db8::1", "api", "i-1", T1, None, None),
     ]
     assert read_freshness(spark, path) == datetime(2024, 5, 1, tzinfo=UTC)
 
     r2 = apply_observation(spark, path, read_snapshot_observation(spark, [snapshots["t2"]]))
     assert (r2.closed, r2.opened) == (2, 1)
     assert table(spark, path) == [
-        ("10.0.0.1", "api", "i-1", T1, T2),
-        ("10.0.0.1", "batch", "i-3", T2, None),
-        ("10.0.0.2", "api", "i-1", T1, T2),
-        ("192.0.2.10", "web", "i-2", T1, None),
-        ("2001:db8::1", "api", "i-1", T1, None),
+        ("10.0.0.1", "api", "i-1", T1, T2, T1),  # last seen at T1
+        ("10.0.0.1", "batch", "i-3", T2, None, None),
+        ("10.0.0.2", "api", "i-1", T1, T2, T1),
+        ("192.0.2.10", "web", "i-2", T1, None, None),
+        ("2001:db8::1", "api", "i-1", T1, None, None),
     ]
 
     obs3 = read_snapshot_observation(spark, [snapshots["t3"]])
@@ -137,12 +138,12 @@ def test_snapshot_sequence_exact_intervals(
     r3 = apply_observation(spark, path, obs3)
     assert (r3.closed, r3.opened) == (1, 1)
     expected = [
-        ("10.0.0.1", "api", "i-1", T1, T2),
-        ("10.0.0.1", "batch", "i-3", T2, None),
-        ("10.0.0.2", "api", "i-1", T1, T2),
-        ("10.0.0.2", "api", "i-1", T3, None),
-        ("192.0.2.10", "web", "i-2", T1, None),  # its scope was not covered: still open
-        ("2001:db8::1", "api", "i-1", T1, T3),
+        ("10.0.0.1", "api", "i-1", T1, T2, T1),  # last seen at T1
+        ("10.0.0.1", "batch", "i-3", T2, None, None),
+        ("10.0.0.2", "api", "i-1", T1, T2, T1),
+        ("10.0.0.2", "api", "i-1", T3, None, None),
+        ("192.0.2.10", "web", "i-2", T1, None, None),  # its scope was not covered: still open
+        ("2001:db8::1", "api", "i-1", T1, T3, T2),  # confirmed at T2
     ]
     assert table(spark, path) == expected
     assert overlaps(spark, path) == []
@@ -197,7 +198,7 @@ def test_partial_failure_is_recorded_and_closes_nothing(
     result = apply_observation(spark, path, failed)
     assert (result.closed, result.opened) == (3, 0)
     assert [r for r in table(spark, path) if r[4] is None] == [
-        ("192.0.2.10", "web", "i-2", T1, None)
+        ("192.0.2.10", "web", "i-2", T1, None, None)
     ]
     props = read_table_properties(spark, path)
     assert props is not None
@@ -240,6 +241,7 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 "instance",
                 "s",
                 datetime(2024, 5, 1, tzinfo=UTC),
+                None,
                 None,
             ),
         ],

@@ -195,7 +195,7 @@ def test_enriched_suite_names_each_broken_rule(spark: SparkSession) -> None:
 def _ownership(spark: SparkSession, rows: list[tuple[str, datetime, datetime | None]]) -> DataFrame:
     data = [
         (ip, ip_key_py(ip), "app", "c", "111122223333", "us-east-1", "use1-az1", "vpc-1",
-         "subnet-1", f"i-{n}", "instance", "ec2", a, b)
+         "subnet-1", f"i-{n}", "instance", "ec2", a, b, None)
         for n, (ip, a, b) in enumerate(rows)
     ]  # fmt: skip
     return spark.createDataFrame(data, OWNERSHIP_SCHEMA)
