@@ -194,11 +194,12 @@ def read_ip_ranges(path: str) -> list[LabelRow]:
 
 
 def labels_from_vpc_doc(doc: dict[str, Any]) -> list[LabelRow]:
-    """``{"vpcs": [{vpc_id, region, cidrs: [...]}], "subnets": [{subnet_id, region, cidr}]}``."""
+    """``{"vpcs": [{vpc_id, region, cidrs: [...] or cidr}], "subnets": [{subnet_id, region,
+    cidr}]}`` (one row per VPC with a ``cidrs`` list, or one row per VPC CIDR with ``cidr``)."""
     rows = [
         label_row(c, "vpc", None, v.get("region"), v["vpc_id"])
         for v in doc.get("vpcs", [])
-        for c in v.get("cidrs", [])
+        for c in [*v.get("cidrs", []), *([v["cidr"]] if v.get("cidr") else [])]
     ]
     rows += [
         label_row(s["cidr"], "subnet", None, s.get("region"), s["subnet_id"])

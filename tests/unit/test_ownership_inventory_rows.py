@@ -209,3 +209,17 @@ def test_loop_stops_cleanly_on_sigterm() -> None:
 def test_loop_max_runs_and_exit_code() -> None:
     codes = iter([0, 1])
     assert run_loop(lambda: next(codes), every=0.01, jitter=0.5, max_runs=2) == 1
+
+
+def test_vpc_doc_with_one_row_per_cidr() -> None:
+    """The simulator's (and a flat export's) layout: one VPC row per CIDR, IPv4 and IPv6."""
+    doc = {
+        "vpcs": [
+            {"vpc_id": "vpc-1", "region": "us-east-1", "cidr": "10.0.0.0/16"},
+            {"vpc_id": "vpc-1", "region": "us-east-1", "cidr": "2001:db8:1::/48"},
+        ]
+    }
+    assert labels_from_vpc_doc(doc) == [
+        ("10.0.0.0/16", 112, "00000000000000000000ffff0a00", "vpc", None, "us-east-1", "vpc-1"),
+        ("2001:db8:1::/48", 48, "20010db80001", "vpc", None, "us-east-1", "vpc-1"),
+    ]
