@@ -240,7 +240,9 @@ def _explode_lines(staged_df: DataFrame) -> DataFrame:
         F.posexplode(F.when(is_line, F.col("lines")).otherwise(one_null)).alias("pos", "item"),
     )
     # base64 of the bytes as received; text sources (files) have no bytes and keep the line.
-    bad_raw = F.coalesce(F.base64("data"), F.col("text"))
+    # (Spark's base64 wraps lines MIME-style; the quarantine keeps one unbroken string)
+    b64 = F.regexp_replace(F.base64("data"), "[\r\n]", "")
+    bad_raw = F.coalesce(b64, F.col("text"), F.lit(""))
     return exploded.select(
         "origin",
         "origin_offset",

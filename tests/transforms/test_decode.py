@@ -82,12 +82,12 @@ def test_cloudwatch_envelopes_lines_control_and_bad(spark: SparkSession) -> None
         gz_json(envelope([FLOW_1], "SOMETHING_ELSE")),  # 1006
         gz_json(envelope([])),  # 1007
         gzip.compress(b'{"messageType": "DATA_MESSAGE", "x": "\xff\xfe"}'),  # 1008
-        b"\x1f\x8b" + b"x" * 5000,  # 1009 too big for max_record_bytes
+        b"\x1f\x8b" + b"x" * 8000,  # 1009 too big for max_record_bytes
         bomb,  # 1010 decompresses past max_decoded_bytes
         None,  # 1011
     ]
     decoded = decode_records(
-        records_df(spark, payloads), "cloudwatch", max_record_bytes=4000, max_decoded_bytes=50_000
+        records_df(spark, payloads), "cloudwatch", max_record_bytes=7000, max_decoded_bytes=50_000
     )
     lines = filter_lines(decoded)
     assert lines.schema == LINE_SCHEMA
@@ -118,7 +118,7 @@ def test_cloudwatch_envelopes_lines_control_and_bad(spark: SparkSession) -> None
     details = {r.origin_offset: r.detail for r in quarantine.collect()}
     assert details["1003"] == "truncated gzip stream"
     assert details["1006"] == "unexpected messageType: SOMETHING_ELSE"
-    assert "4000" in details["1009"] and "50000" in details["1010"]
+    assert "7000" in details["1009"] and "50000" in details["1010"]
 
 
 def test_raw_records_one_or_many_lines(spark: SparkSession) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StringType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs.schemas import (
@@ -339,7 +340,8 @@ def test_header_mode_uses_each_rows_own_format(spark: SparkSession) -> None:
         (ORIGIN, "5", 0, ARRIVAL, "10.0.0.1 x", "srcaddr dst-ip"),
         (ORIGIN, "6", 0, ARRIVAL, "- NODATA", "srcaddr log-status"),
     ]
-    df = spark.createDataFrame(rows, LINE_SCHEMA.add("log_format", "string"))
+    schema = StructType([*LINE_SCHEMA.fields, StructField("log_format", StringType())])
+    df = spark.createDataFrame(rows, schema)
     got = {
         r.origin_offset: (r.srcaddr, r.dstport, r.protocol, r.is_traffic, r.quarantine_reason)
         for r in parse_flow_lines_with_header(df).collect()
@@ -381,10 +383,11 @@ def formats_and_lines(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
             f = FIELDS_BY_NAME[n]
             token = _TOKENS[f.kind] if n not in _RANGES else st.integers(0, _RANGES[n]).map(str)
             row.append(draw(st.one_of(token, st.just("-"))))
-        if "start" in names and "-" not in row:
+        if "start" in names:
             i, j = names.index("start"), names.index("end")
-            lo, hi = sorted((int(row[i]), int(row[j])))
-            row[i], row[j] = str(lo), str(hi)
+            if "-" not in (row[i], row[j]):
+                lo, hi = sorted((int(row[i]), int(row[j])))
+                row[i], row[j] = str(lo), str(hi)
         rows.append(row)
     return names, rows
 
