@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SqlRow = dict[str, Any]
+# Row counters that together account for every message a task read.
+READ_COUNTERS = ("processed", "processedWithError", "thrownAway", "unparseable")
+FINISHED = ("SUCCESS", "FAILED")
 
 
 class DruidError(RuntimeError):
@@ -77,6 +80,30 @@ class DruidClient:
         quoted = urllib.parse.quote(supervisor_id, safe="")
         self._call("POST", f"{self.overlord_url}/druid/indexer/v1/supervisor/{quoted}/terminate")
 
+    def shutdown_tasks(self, data_source: str) -> list[str]:
+        """Kill every unfinished task of ``data_source`` (what they hold is not published);
+        returns their ids."""
+        quoted = urllib.parse.quote(data_source, safe="")
+        tasks = self._call("GET", f"{self.overlord_url}/druid/indexer/v1/tasks?datasource={quoted}")
+        ids = [str(t["id"]) for t in tasks or [] if t.get("statusCode") not in FINISHED]
+        for task_id in ids:
+            url = (
+                f"{self.overlord_url}/druid/indexer/v1/task/{urllib.parse.quote(task_id)}/shutdown"
+            )
+            self._call("POST", url)
+        return ids
+
+    def discard_ingestion(self, supervisor_id: str) -> None:
+        """Terminate a supervisor and kill its tasks: for scratch datasources (demo, tests).
+
+        Terminating alone lets the tasks publish, but one terminated seconds after its task
+        started can leave that task running without a supervisor, holding a worker slot.
+        """
+        try:
+            self.terminate_supervisor(supervisor_id)
+        finally:
+            self.shutdown_tasks(supervisor_id)
+
     def sql(self, query: str, parameters: Sequence[object] = ()) -> list[SqlRow]:
         """Run a Druid SQL query; rows as mappings. ``?`` placeholders take ``parameters``."""
         body: dict[str, Any] = {"query": query, "resultFormat": "object"}
@@ -123,12 +150,36 @@ class DruidClient:
                 )
             time.sleep(poll_s)  # polling interval of a bounded wait, not synchronisation
 
+    def wait_for_read(self, supervisor_id: str, messages: int, timeout_s: float = 60.0) -> int:
+        """Poll (bounded) until the supervisor's tasks have read ``messages`` Kafka messages
+        (ingested, filtered out or unparseable); returns the number read.
+
+        Rows can reach their expected count while filtered messages (duplicate views) further
+        along a partition are still unread; waiting for these too makes a comparison final.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stats = self.supervisor_row_stats(supervisor_id)
+            n = sum(stats.get(k, 0) for k in READ_COUNTERS)
+            if n >= messages:
+                return n
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"druid: {supervisor_id} read {n} of {messages} messages after "
+                    f"{timeout_s:.0f}s ({stats})"
+                )
+            time.sleep(0.5)  # polling interval of a bounded wait
+
     def _state_for_error(self, supervisor_id: str) -> str:
         try:
             status = self.supervisor_status(supervisor_id)
         except (DruidError, OSError) as err:
             return f"unknown ({err})"
-        return f"{status.get('detailedState')} {status.get('recentErrors') or ''}".strip()
+        pending = self._call("GET", f"{self.overlord_url}/druid/indexer/v1/pendingTasks") or []
+        return (
+            f"{status.get('detailedState')} {status.get('recentErrors') or ''}; "
+            f"{len(pending)} task(s) waiting for a worker slot"
+        )
 
 
 def _ident(name: str) -> str:

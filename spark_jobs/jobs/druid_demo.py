@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from pyspark.sql import SparkSession
 
@@ -38,6 +39,7 @@ class DemoResult:
     """What the demo compared, and how long its steps took (seconds)."""
 
     data_source: str
+    published_messages: int
     expected_rows: int
     comparisons: tuple[Comparison, ...]
     row_stats: dict[str, int]
@@ -148,7 +150,8 @@ def run_demo(
     seed_ownership(spark, cfg, base)
     put_records(cfg, base)
     lap("seed_and_put")
-    run_stream(spark, cfg)
+    writer = run_stream(spark, cfg)
+    published = sum(cast(int, m.get("kafka_published", 0)) for m in writer.metrics)
     enriched = spark.read.format("delta").load(cfg.paths.resolve("enriched"))
     expected = agg.filter_counted_flows(enriched).count()
     lap("enrichment_job")
@@ -162,14 +165,15 @@ def run_demo(
     data_source = druid.submit_supervisor(spec)
     try:
         druid.wait_for_rows(data_source, expected, timeout_s=opts.timeout_s)
+        druid.wait_for_read(data_source, published, timeout_s=opts.timeout_s)
         lap("druid_ingestion")
         comparisons = compare(spark, cfg, druid, data_source, opts.top)
         row_stats = druid.supervisor_row_stats(data_source)
         lap("queries")
     finally:
         if not opts.keep_supervisor:
-            druid.terminate_supervisor(data_source)
-    return DemoResult(data_source, expected, comparisons, row_stats, timings)
+            druid.discard_ingestion(data_source)
+    return DemoResult(data_source, published, expected, comparisons, row_stats, timings)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -215,8 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = round(time.monotonic() - started, 1)
     verdict = "EQUAL" if result.is_equal else "DIFFERENT"
     print(
-        f"druid-demo: {verdict}; datasource {result.data_source}, {result.expected_rows} flows "
-        f"expected; Druid row stats {result.row_stats}; timings (s) {result.timings} "
+        f"druid-demo: {verdict}; datasource {result.data_source}: {result.published_messages} "
+        f"Kafka messages, {result.expected_rows} flows counted; Druid row stats {result.row_stats}; timings (s) {result.timings} "
         f"total {total}"
     )
     return 0 if result.is_equal else 1
