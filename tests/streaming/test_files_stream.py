@@ -149,3 +149,30 @@ def test_available_now_twice_second_run_adds_nothing(spark: SparkSession, tmp_pa
     new = [r for r in spark.read.parquet(str(out)).collect() if r.srcaddr == "203.0.113.5"]
     assert [(r.dstport, r.origin_offset) for r in new] == [(8443, "2")]
     assert spark.read.parquet(str(out)).count() == len(first) + 1
+
+
+def test_parquet_stream_reads_missing_fields_as_dash(spark: SparkSession, tmp_path: Path) -> None:
+    src, out = tmp_path / "pq", tmp_path / "out"
+    rows = [(2, "192.0.2.1", "198.51.100.2", 443, 1700000000, 1700000060, "OK")]
+    schema = (
+        "version int, srcaddr string, dstaddr string, dstport int, start bigint, `end` bigint, "
+        "log_status string"
+    )
+    spark.createDataFrame(rows, schema).coalesce(1).write.parquet(str(src))
+    stream = read_flow_log_parquet(spark, str(src), streaming=True, path_glob="*.parquet")
+    query = (
+        parsed(stream)
+        .writeStream.format("parquet")
+        .option("checkpointLocation", str(tmp_path / "ckpt"))
+        .trigger(availableNow=True)
+        .start(str(out))
+    )
+    query.awaitTermination(300)
+    (row,) = spark.read.parquet(str(out)).collect()
+    assert (row.srcaddr, row.dstaddr, row.dstport, row.log_status) == (
+        "192.0.2.1",
+        "198.51.100.2",
+        443,
+        "OK",
+    )
+    assert (row.srcport, row.vpc_id, row.origin_offset) == (None, None, "1")
