@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: build help setup services-up services-down services-status demo test test-unit lint bench clean
 
 help: ## show this help
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: ## install the venv, fetch jars from Maven Central, install kinesalite (idempotent)
 	@scripts/setup.sh
@@ -54,3 +54,5 @@ build: setup ## wheel + cluster files (EMR/Databricks) into dist/
 
 clean: ## remove local data, reports and run state (keeps venv and jars)
 	rm -rf data reports .run spark-warehouse
+
+include mk/druid.mk

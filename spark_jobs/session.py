@@ -9,6 +9,7 @@ only Dredge's SQL settings are applied.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -87,6 +88,9 @@ def build_session(cfg: SparkConfig) -> SparkSession:
     builder = SparkSession.builder.appName(cfg.app_name)
     if cfg.platform == "local":
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers must run this interpreter (the venv: pyarrow, boto3, ...), not
+        # whatever `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(cfg.master)
     for key, value in session_conf(cfg).items():
         builder = builder.config(key, value)

@@ -1,0 +1,156 @@
+"""Backfill throughput of the full job (decode-free text files -> parse -> attribution ->
+Delta + Kafka) against a plain Spark job that reads, splits and writes the same lines to
+Parquet (the machine's practical limit), and how throughput changes with 10k / 100k / 1M
+ownership intervals. One run, same session, same files; figures are ratios measured together.
+
+Run: ``python -m bench.pipeline [--minutes M --flows-per-minute F --sizes 10000,100000,1000000]``
+(needs the local Kafka broker for the Kafka sink; ``--no-kafka`` measures Delta only).
+Writes bench/results/pipeline.json and prints one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs import config
+from spark_jobs.jobs.enrich_flows import run_backfill
+from spark_jobs.session import build_session
+from spark_jobs.sim.runner import SimConfig, run
+from spark_jobs.sinks.ownership import apply_observation, write_cidr_labels
+from spark_jobs.sources.ownership import (
+    cidr_labels_df,
+    internet_labels,
+    read_ip_ranges,
+    read_snapshot_observation,
+    read_vpc_cidrs,
+)
+from spark_jobs.transforms.ip import to_ip_key
+
+RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
+
+
+def _plain_split(spark: SparkSession, files: str, out: str) -> tuple[int, float]:
+    started = time.monotonic()
+    lines = spark.read.text(files).where(~F.col("value").startswith("version"))
+    parts = lines.select(F.split("value", " ").alias("f"))
+    parts.select(*[F.col("f")[i].alias(f"c{i}") for i in range(14)]).write.parquet(out)
+    elapsed = time.monotonic() - started
+    return spark.read.parquet(out).count(), elapsed
+
+
+def _pad_ownership(spark: SparkSession, path: str, total: int) -> None:
+    """Grow the ownership table to ``total`` intervals with closed intervals of addresses
+    (100.64.0.0/10 space) that no flow uses: the join's work grows, the answers do not."""
+    have = spark.read.format("delta").load(path).count()
+    extra = max(total - have, 0)
+    if not extra:
+        return
+    rows = spark.range(extra).select(
+        F.concat_ws(
+            ".",
+            F.lit(100),
+            (F.lit(64) + (F.col("id") / 65536 % 64)).cast("int"),
+            (F.col("id") / 256 % 256).cast("int"),
+            (F.col("id") % 256).cast("int"),
+        ).alias("ip")
+    )
+    template = spark.read.format("delta").load(path).limit(1)
+    filler = rows.crossJoin(template.drop("ip", "ip_key", "valid_from", "valid_to", "last_seen"))
+    filler = filler.select(
+        "*",
+        to_ip_key(F.col("ip")).alias("ip_key"),
+        F.lit("2000-01-01 00:00:00").cast("timestamp").alias("valid_from"),
+        F.lit("2000-01-02 00:00:00").cast("timestamp").alias("valid_to"),
+        F.lit("2000-01-01 12:00:00").cast("timestamp").alias("last_seen"),
+    )
+    filler.select(*spark.read.format("delta").load(path).columns).write.format("delta").mode(
+        "append"
+    ).save(path)
+
+
+def _backfill(spark: SparkSession, base: dict[str, Any], root: Path, files: str) -> float:
+    cfg = config.load("conf/local.yaml", {**base, "paths": {"root": str(root)}})
+    started = time.monotonic()
+    run_backfill(spark, cfg, files, "text")
+    return time.monotonic() - started
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns 0."""
+    p = argparse.ArgumentParser(prog="python -m bench.pipeline")
+    p.add_argument("--minutes", type=int, default=10)
+    p.add_argument("--flows-per-minute", type=int, default=60_000)
+    p.add_argument("--apps", type=int, default=40)
+    p.add_argument("--sizes", default="10000,100000,1000000")
+    p.add_argument("--no-kafka", action="store_true")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="dredge-bench-"))
+    try:
+        sim = work / "sim"
+        run(SimConfig(out=sim, minutes=args.minutes, apps=args.apps,
+                      flows_per_minute=args.flows_per_minute, write_truth=False,
+                      malformed_share=0.0))  # fmt: skip
+        files = str(sim / "flowlogs")
+        spark = build_session(config.load("conf/local.yaml").spark)
+        n_lines, plain_s = _plain_split(spark, files, str(work / "plain"))
+        base: dict[str, Any] = {
+            "kafka": {"enabled": not args.no_kafka, "topic": f"bench.{work.name}"},
+            "stream": {"query_name": "bench"},
+        }
+        snapshots = sorted(str(f) for f in (sim / "inventory").glob("snapshot-*.jsonl"))
+        runs = []
+        for size in [int(s) for s in args.sizes.split(",")]:
+            root = work / f"own{size}"
+            own = f"{root}/ownership"
+            for snap in snapshots:
+                apply_observation(spark, own, read_snapshot_observation(spark, [snap]))
+            labels = read_ip_ranges(str(sim / "ip-ranges.json")) + read_vpc_cidrs(
+                str(sim / "vpcs.json")
+            )
+            write_cidr_labels(
+                cidr_labels_df(spark, labels + internet_labels()), f"{root}/cidr_labels"
+            )
+            _pad_ownership(spark, own, size)
+            base["kafka"]["topic"] = f"bench.{work.name}.{size}"
+            seconds = _backfill(spark, base, root, files)
+            runs.append({"ownership_intervals": size, "seconds": round(seconds, 2),
+                         "flows_per_s": round(n_lines / seconds)})  # fmt: skip
+        plain_rate = n_lines / plain_s
+        first, last = runs[0]["flows_per_s"], runs[-1]["flows_per_s"]
+        result = {
+            "lines": n_lines,
+            "plain_split_to_parquet": {
+                "seconds": round(plain_s, 2),
+                "flows_per_s": round(plain_rate),
+            },
+            "dredge_backfill": runs,
+            "ratio_vs_plain": round(first / plain_rate, 3),
+            "slowdown_smallest_to_largest_ownership": round(first / last, 3),
+            "kafka": not args.no_kafka,
+            "cores": os.cpu_count(),
+        }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"bench.pipeline: {n_lines} lines; dredge backfill {first} flows/s "
+              f"(plain split {round(plain_rate)} flows/s, ratio {result['ratio_vs_plain']}); "
+              f"ownership {runs[0]['ownership_intervals']}->{runs[-1]['ownership_intervals']}: "
+              f"x{result['slowdown_smallest_to_largest_ownership']} slower")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
