@@ -10,6 +10,7 @@ cannot be trusted keep a ``quarantine_reason`` (checked in this order): ``field_
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,6 +80,11 @@ def _named(cols: list[tuple[str, Column]]) -> Column:
     return F.concat_ws(", ", *(F.when(v.isNotNull(), F.concat(F.lit(f"{n}="), v)) for n, v in cols))
 
 
+def _any_set(cols: list[tuple[str, Column]]) -> Column:
+    """True when any failing value is set (a plain OR keeps it in generated code)."""
+    return functools.reduce(lambda a, b: a | b, (v.isNotNull() for _, v in cols), F.lit(False))
+
+
 def _checks(fields: tuple[FlowField, ...]) -> list[tuple[str, Column, Column]]:
     """(reason, is_failing, detail) per value check, on the staged ``_s_*``/typed columns."""
 
@@ -111,17 +117,17 @@ def _checks(fields: tuple[FlowField, ...]) -> list[tuple[str, Column, Column]]:
     return [
         (
             "bad_number",
-            F.exists(F.array(*(v for _, v in numbers)), lambda v: v.isNotNull()),
+            _any_set(numbers),
             _named(numbers),
         ),
         (
             "bad_address",
-            F.exists(F.array(*(v for _, v in addresses)), lambda v: v.isNotNull()),
+            _any_set(addresses),
             _named(addresses),
         ),
         (
             "port_range",
-            F.exists(F.array(*(v for _, v in ports)), lambda v: v.isNotNull()),
+            _any_set(ports),
             _named(ports),
         ),
         ("protocol_range", protocol[0][1].isNotNull(), _named(protocol)),
@@ -155,8 +161,16 @@ def _parse(staged_df: DataFrame, layout: _Layout) -> DataFrame:
     )
     # One lambda formats all addresses: the canonical-text expression is large, and written
     # once per address column it made plans take tens of seconds to compile.
-    keys = F.array(*(F.col(f"{c}_key") for c in ADDRESS_COLUMNS))
-    typed_df = typed_df.withColumn(_CANON, F.transform(keys, to_canonical_ip))
+    # A valid dotted quad (no leading zeros) is already canonical and needs no lambda
+    # (IPv6 text has no '.'; so a valid address with a '.' is a dotted quad.)
+    key_cols = [F.col(f"{c}_key") for c in ADDRESS_COLUMNS]
+    needs = [
+        k.isNotNull() & ~F.col(f"_s_{c}").contains(".")
+        for c, k in zip(ADDRESS_COLUMNS, key_cols, strict=True)
+    ]
+    has_v6 = functools.reduce(lambda a, b: a | b, needs, F.lit(False))
+    v6_text = F.transform(F.array(*key_cols), to_canonical_ip)
+    typed_df = typed_df.withColumn(_CANON, F.when(has_v6, v6_text))
     checks = _checks(FIELDS)
     reason = F.when(~F.col("_count_ok"), F.lit("field_count")).when(
         F.col("_extra").isNotNull(), F.lit("unknown_field")
@@ -179,8 +193,10 @@ def _final_columns() -> list[Column]:
     cols: list[Column] = []
     for f in FIELDS:
         if f.kind == "address":
-            canon = F.col(_CANON).getItem(ADDRESS_COLUMNS.index(f.column))
-            cols.append(canon.alias(f.column))
+            key = F.col(f"{f.column}_key")
+            v6 = F.col(_CANON).getItem(ADDRESS_COLUMNS.index(f.column))
+            text = F.when(F.col(_s(f)).contains("."), F.col(_s(f))).otherwise(v6)
+            cols.append(F.when(key.isNotNull(), text).alias(f.column))
         else:
             cols.append(F.col(f.column).cast(f.spark_type).alias(f.column))
     cols += [F.col(f"{f.column}_key") for f in FIELDS if f.kind == "address"]

@@ -422,3 +422,15 @@ def test_random_formats_round_trip(
             assert parsed[f.column] == _expected(f.kind, token), (f.name, token)
             if f.kind == "address":
                 assert parsed[f"{f.column}_key"] == (None if token == "-" else ip_key_py(token))
+
+
+def test_ipv4_mapped_ipv6_text_becomes_a_dotted_quad(spark: SparkSession) -> None:
+    (row,) = parse_rows(
+        spark, ["::ffff:c000:201 192.0.2.1 2001:DB8::A"], "${srcaddr} ${dstaddr} ${pkt-srcaddr}"
+    )
+    assert (row["srcaddr"], row["dstaddr"], row["pkt_srcaddr"]) == (
+        "192.0.2.1",
+        "192.0.2.1",
+        "2001:db8::a",
+    )
+    assert row["srcaddr_key"] == row["dstaddr_key"] == "00000000000000000000ffffc0000201"
