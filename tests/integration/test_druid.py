@@ -16,7 +16,6 @@ from spark_jobs.druid import demo_data
 from spark_jobs.druid.client import DruidClient
 from spark_jobs.jobs.druid_demo import DemoOptions, demo_config, run_demo
 
-# TODO(lead): add pytest.mark.druid once the marker is registered in pyproject.toml.
 pytestmark = [pytest.mark.integration, pytest.mark.druid]
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / "scripts/druid.sh")
