@@ -56,12 +56,15 @@ def test_pending_resolves_after_ownership_update_while_query_runs(spark, tmp_pat
         wait_for(lambda: sum(m["flows_pending"] for m in writer.metrics) >= 1, "a pending flow")
         enriched = cfg.paths.resolve("enriched")
         assert spark.read.format("delta").load(enriched).count() == 0
-        # the inventory moves on while the query runs: .10 belongs to web from minute 10,
-        # confirmed again at minute 15 (freshness), so a web flow at minute 11 is final
+        # the inventory moves on while the query runs: api still holds .10 at minute 6, web
+        # holds it from minute 10, confirmed again at minute 15 (freshness). The pending api
+        # flow (minute 5) is now confirmed; a web flow at minute 11 is final too.
+        observe("s0b", "2026-01-01T00:06:00Z", "api")
         observe("s1", "2026-01-01T00:10:00Z", "web")
         observe("s2", "2026-01-01T00:15:00Z", "web")
         put(stream, [envelope([flow_line("192.0.2.10", "192.0.2.20", T0 + 660, eni="eni-web1")])])
-        wait_for(lambda: spark.read.format("delta").load(enriched).count() >= 2, "both flows final")
+        # metrics are appended when a batch has finished every write
+        wait_for(lambda: sum(m["flows_final"] for m in writer.metrics) >= 2, "both flows final")
     finally:
         query.stop()
     rows = sorted(spark.read.format("delta").load(enriched).collect(), key=lambda r: r.start_time)
@@ -70,3 +73,7 @@ def test_pending_resolves_after_ownership_update_while_query_runs(spark, tmp_pat
         ("web", "attributed", "db"),  # uses the ownership written while the query ran
     ]
     assert spark.read.format("delta").load(cfg.paths.resolve("pending")).count() == 0
+    # the api interval closed at minute 10 was last confirmed at minute 6: a flow at minute 8
+    # would be in the unknown gap; the table says so
+    api = spark.read.format("delta").load(own).where("app = 'api' AND ip = '192.0.2.10'").first()
+    assert (api.valid_to.minute, api.last_seen.minute) == (10, 6)
