@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -131,6 +132,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    # the demo talks only to the local emulators, which accept any credentials
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(key, "dredge-local")
     started = time.monotonic()
     root = Path(args.root).resolve()
     shutil.rmtree(root, ignore_errors=True)
