@@ -18,6 +18,8 @@ from pyspark.sql import DataFrame
 from spark_jobs.quality.suites import DEFAULT_MIN_ATTRIBUTED_SHARE, build_suite, prepare
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
+# BASIC skips SUMMARY's value counts of the unexpected values (extra Spark jobs per check).
+SAMPLE_RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 3}
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,11 @@ def _outcome(result: Any) -> CheckOutcome:
     )
 
 
-def validate(df: DataFrame, suite: gx.ExpectationSuite) -> Validation:
-    """Validate ``df`` against ``suite`` in a fresh ephemeral context (no files, no stores)."""
+def validate(
+    df: DataFrame, suite: gx.ExpectationSuite, result_format: dict[str, Any] | None = None
+) -> Validation:
+    """Validate ``df`` against ``suite`` in a fresh ephemeral context (no files, no stores);
+    ``result_format`` defaults to :data:`RESULT_FORMAT`."""
     started = time.monotonic()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -114,7 +119,7 @@ def validate(df: DataFrame, suite: gx.ExpectationSuite) -> Validation:
     cached = df.persist()
     try:
         batch = batch_def.get_batch(batch_parameters={"dataframe": cached})
-        result = batch.validate(suite, result_format=RESULT_FORMAT)
+        result = batch.validate(suite, result_format=result_format or RESULT_FORMAT)
     finally:
         cached.unpersist()
     order = {e.meta.get("check") if e.meta else None: i for i, e in enumerate(suite.expectations)}
@@ -134,12 +139,13 @@ def validate_table(
     *,
     min_attributed_share: float = DEFAULT_MIN_ATTRIBUTED_SHARE,
     truth_sides_df: DataFrame | None = None,
+    result_format: dict[str, Any] | None = None,
 ) -> Validation:
     """Prepare ``df`` (one of the suite tables) and validate it against its suite."""
     suite = build_suite(
         table, min_attributed_share=min_attributed_share, has_truth=truth_sides_df is not None
     )
-    return validate(prepare(table, df, truth_sides_df), suite)
+    return validate(prepare(table, df, truth_sides_df), suite, result_format)
 
 
 def validate_sample(
@@ -158,7 +164,12 @@ def validate_sample(
     """
     table = suite_name.removeprefix("dredge_")
     sample_df = df.sample(fraction=fraction, seed=seed)
-    result = validate_table(table, sample_df, min_attributed_share=min_attributed_share)
+    result = validate_table(
+        table,
+        sample_df,
+        min_attributed_share=min_attributed_share,
+        result_format=SAMPLE_RESULT_FORMAT,
+    )
     bad = [o for o in result.outcomes if not o.success]
     return {
         "suite": result.suite,
