@@ -226,6 +226,7 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 "s",
                 datetime(2024, 5, 1, tzinfo=UTC),
                 None,
+                None,
             ),
             (
                 "198.51.100.8",
