@@ -20,7 +20,7 @@ from spark_jobs.config import DredgeConfig
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.session import build_session
 from spark_jobs.sinks import delta
-from spark_jobs.sinks.flow_batch import BatchTargets, FlowBatchWriter, Stage, StageResult
+from spark_jobs.sinks.flow_batch import BatchTargets, Cache, FlowBatchWriter, Stage, StageResult
 from spark_jobs.sinks.kafka import ensure_topics
 from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
@@ -29,12 +29,19 @@ from spark_jobs.transforms.output import to_enriched_rows
 from spark_jobs.transforms.parse import parse_flow_lines, parse_flow_lines_with_header
 
 
-def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
-    """Kinesis records -> (parsed lines, bad records, control messages)."""
+def _no_cache(df: DataFrame) -> DataFrame:
+    return df
 
-    def stage(records_df: DataFrame) -> StageResult:
-        records = records_df.persist()
-        decoded = decode_records(records, record_format).persist()  # type: ignore[arg-type]
+
+def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
+    """Kinesis records -> parsed lines, bad records, control messages (a :class:`StageResult`).
+
+    Pure: works on a streaming DataFrame too. The batch writer passes ``cache`` (persist) so
+    that a micro-batch is read and decoded once for its several outputs."""
+
+    def stage(records_df: DataFrame, cache: Cache = _no_cache) -> StageResult:
+        records = cache(records_df)
+        decoded = cache(decode_records(records, record_format))  # type: ignore[arg-type]
         return StageResult(
             parsed=parse_flow_lines(filter_lines(decoded), log_format),
             bad_records=to_quarantine(decoded),
@@ -49,9 +56,9 @@ def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
 def text_file_stage() -> Stage:
     """Lines of S3-style text files (format from each file's header) -> parsed lines."""
 
-    def stage(lines_df: DataFrame) -> StageResult:
+    def stage(lines_df: DataFrame, cache: Cache = _no_cache) -> StageResult:
         empty = lines_df.sparkSession.createDataFrame([], QUARANTINE_SCHEMA)
-        lines = lines_df.persist()
+        lines = cache(lines_df)
         return StageResult(
             parsed=parse_flow_lines_with_header(lines),
             bad_records=empty,
@@ -179,8 +186,8 @@ def _lines_stage(log_format: str | None) -> Stage:
     from spark_jobs.transforms.decode import filter_lines as lines
     from spark_jobs.transforms.decode import to_quarantine as bad
 
-    def stage(decoded_df: DataFrame) -> StageResult:
-        decoded = decoded_df.persist()
+    def stage(decoded_df: DataFrame, cache: Cache = _no_cache) -> StageResult:
+        decoded = cache(decoded_df)
         return StageResult(
             parsed=parse_flow_lines(lines(decoded), log_format),
             bad_records=bad(decoded),

@@ -43,7 +43,9 @@ class StageResult:
     cached: tuple[DataFrame, ...] = ()
 
 
-Stage = Callable[[DataFrame], StageResult]
+Cache = Callable[[DataFrame], DataFrame]
+# (batch input, cache) -> StageResult; ``cache`` is ``persist`` in the batch writer
+Stage = Callable[[DataFrame, Cache], StageResult]
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class FlowBatchWriter:
         spark = batch_df.sparkSession
         t = self.targets
         plan = self._plan(spark, batch_id)
-        staged = self.stage(batch_df)
+        staged = self.stage(batch_df, lambda df: df.persist())
         parsed = staged.parsed.persist()
         counts = _stage_counts(staged, parsed)
         if counts["quarantined"]:

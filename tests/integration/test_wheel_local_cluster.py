@@ -50,7 +50,7 @@ out = Path(sys.argv[2])
 spark = build_session(cfg.spark)
 checkpoint = cfg.paths.resolve("checkpoints") + "/it-wheel"
 records = read_kinesis(spark, source_options(cfg.source, checkpoint + "-source-meta"), "python")
-parsed, _bad, _control = kinesis_stage(cfg.source.record_format, cfg.source.log_format)(records)
+parsed = kinesis_stage(cfg.source.record_format, cfg.source.log_format)(records).parsed
 table = cfg.paths.resolve("enriched")
 query = (
     parsed.writeStream.format("delta").option("checkpointLocation", checkpoint)
@@ -186,6 +186,8 @@ def test_wheel_reads_kinesis_and_writes_delta_on_separate_executors(
         str(driver), str(_conf(tmp_path, stream_name)), str(out),
     ]  # fmt: skip
     proc = _submit(cmd, tmp_path, env)
+    (tmp_path / "submit.stderr").write_text(proc.stderr)
+    (tmp_path / "submit.stdout").write_text(proc.stdout)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text())
 
