@@ -42,7 +42,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
 
 def _plain_split(spark: SparkSession, files: str, out: str) -> tuple[int, float]:
     started = time.monotonic()
-    lines = spark.read.text(files).where(~F.col("value").startswith("version"))
+    reader = spark.read.option("recursiveFileLookup", "true")
+    lines = reader.text(files).where(~F.col("value").startswith("version"))
     parts = lines.select(F.split("value", " ").alias("f"))
     parts.select(*[F.col("f")[i].alias(f"c{i}") for i in range(14)]).write.parquet(out)
     elapsed = time.monotonic() - started

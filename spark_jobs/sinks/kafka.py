@@ -16,12 +16,15 @@ Messages are serialised in the JVM (``to_json``); Python only hands bytes to lib
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+T = TypeVar("T")
 MARKER_SUFFIX = ".dredge-commits"
 RESULT_SCHEMA = "task int, published long, skipped boolean"
 _RESULT_ARROW = pa.schema(
@@ -61,6 +64,30 @@ def ensure_topics(bootstrap: str, topic: str, partitions: int, options: Mapping[
                 raise RuntimeError(f"cannot create Kafka topic {name}: {err}") from err
 
 
+RETRIABLE = frozenset(
+    {"NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE",
+     "_TIMED_OUT", "_TRANSPORT", "REQUEST_TIMED_OUT", "CONCURRENT_TRANSACTIONS"}
+)  # fmt: skip
+
+
+def _retry(call: Callable[[], T], attempts: int = 12) -> T:
+    """Run a Kafka admin/coordinator call, retrying the errors a broker gives while its group
+    or transaction coordinator is (re)loading - e.g. right after it starts."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except KafkaException as err:
+            error: Any = err.args[0] if err.args else None
+            name = error.name() if error is not None and hasattr(error, "name") else ""
+            retriable = bool(getattr(error, "retriable", lambda: False)()) or name in RETRIABLE
+            if not retriable or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.2 * 2**attempt, 5.0))
+    raise AssertionError("unreachable")
+
+
 def _publisher(
     bootstrap: str,
     topic: str,
@@ -96,8 +123,8 @@ def _publisher(
             }
         )
         try:
-            producer.init_transactions(60)
-            done = consumer.committed([marker], timeout=30)[0].offset
+            _retry(lambda: producer.init_transactions(60))
+            done = _retry(lambda: consumer.committed([marker], timeout=30))[0].offset
             if done is not None and done > batch_id:
                 yield _result(task, 0, True)
                 return
@@ -115,12 +142,14 @@ def _publisher(
                             producer.poll(0.05)
                     sent += 1
                 producer.poll(0)
-            producer.send_offsets_to_transaction(
-                [TopicPartition(marker_topic(topic), 0, batch_id + 1)],
-                consumer.consumer_group_metadata(),
-                60,
+            _retry(
+                lambda: producer.send_offsets_to_transaction(
+                    [TopicPartition(marker_topic(topic), 0, batch_id + 1)],
+                    consumer.consumer_group_metadata(),
+                    60,
+                )
             )
-            producer.commit_transaction(120)
+            _retry(lambda: producer.commit_transaction(120))
             yield _result(task, sent, False)
         finally:
             consumer.close()
