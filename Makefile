@@ -12,7 +12,7 @@ export AWS_SECRET_ACCESS_KEY ?= dredge-local
 export AWS_DEFAULT_REGION ?= us-east-1
 
 
-.PHONY: build help setup services-up services-down services-status demo test test-unit lint bench clean
+.PHONY: build notebooks help setup services-up services-down services-status demo test test-unit lint bench clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ lint: setup ## ruff and mypy
 bench: setup ## run the benchmarks; figures go to bench/results/*.json
 	@scripts/services.sh up
 	@rc=0; $(PY) -m bench || rc=$$?; scripts/services.sh down; exit $$rc
+
+notebooks: setup ## execute the notebooks against the demo output (run `make demo` first)
+	$(PY) scripts/run_notebooks.py --enriched $${DREDGE_ENRICHED:-data/demo/enriched}
 
 build: setup ## wheel + cluster files (EMR/Databricks) into dist/
 	@scripts/build.sh

@@ -1,4 +1,4 @@
-"""Every notebook executes against a small synthetic enriched Delta table and draws a plot."""
+"""Every notebook executes against the demo's enriched Delta table and draws a plot."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from enriched_sample import demo_rows, enriched_df
-from pyspark.sql import SparkSession
+from _demo import DemoOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,11 +25,10 @@ def _runner():  # scripts/ is not a package
 
 
 @pytest.mark.e2e
-def test_notebooks_execute_and_plot(spark: SparkSession, tmp_path: Path, monkeypatch) -> None:
-    table = tmp_path / "enriched"
-    enriched_df(spark, demo_rows()).write.format("delta").partitionBy(
-        "event_date", "event_hour"
-    ).save(str(table))
+def test_notebooks_execute_and_plot_on_the_demo_output(
+    demo_output: DemoOutput, tmp_path: Path, monkeypatch
+) -> None:
+    table = demo_output.table("enriched")
     monkeypatch.setenv("DREDGE_ENRICHED", str(table))  # read by each parameters cell
     monkeypatch.setenv("DREDGE_SPARK_MASTER", "local[1]")
     runner = _runner()
