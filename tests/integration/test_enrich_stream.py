@@ -3,13 +3,22 @@ twice over the same input (the second run must add nothing), with values checked
 
 from __future__ import annotations
 
-import gzip
 import json
 import uuid
 from datetime import UTC
 
-import boto3
 import pytest
+from _flowkit import (
+    KAFKA,
+    T0,
+    create_stream,
+    envelope,
+    flow_line,
+    kinesis_client,
+    overrides,
+    put,
+    write_snapshot,
+)
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import run_stream
@@ -17,162 +26,53 @@ from spark_jobs.sinks.ownership import apply_observation, write_cidr_labels
 from spark_jobs.sources.ownership import cidr_labels_df, label_row, read_snapshot_observation
 
 pytestmark = pytest.mark.integration
-KINESIS = "http://127.0.0.1:4567"
-KAFKA = "127.0.0.1:9092"
-T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-
-
-def line(src, dst, start, action="ACCEPT", status="OK", eni="eni-api1", nbytes=1000):
-    return f"2 111122223333 {eni} {src} {dst} 443 50000 6 10 {nbytes} {start} {start + 60} {action} {status}"
 
 
 FLOWS = [
     # api (192.0.2.10) -> db (192.0.2.20), cross-region, before and after the IP moves
-    ("f_api_db", line("192.0.2.10", "192.0.2.20", T0 + 60)),
-    ("f_web_db", line("192.0.2.10", "192.0.2.20", T0 + 700, eni="eni-web1")),
-    ("f_s3", line("192.0.2.20", "198.51.100.9", T0 + 120, eni="eni-db1")),
-    ("f_future", line("192.0.2.20", "192.0.2.10", T0 + 5000, eni="eni-db1")),
+    ("f_api_db", flow_line("192.0.2.10", "192.0.2.20", T0 + 60)),
+    ("f_web_db", flow_line("192.0.2.10", "192.0.2.20", T0 + 700, eni="eni-web1")),
+    ("f_s3", flow_line("192.0.2.20", "198.51.100.9", T0 + 120, eni="eni-db1")),
+    ("f_future", flow_line("192.0.2.20", "192.0.2.10", T0 + 5000, eni="eni-db1")),
+    ("f_gap", flow_line("192.0.2.10", "192.0.2.20", T0 + 420)),
     ("f_nodata", f"2 111122223333 eni-db1 - - - - - - - {T0 + 60} {T0 + 120} - NODATA"),
 ]
 BAD_LINE = "2 111122223333 eni-x 192.0.2.10 192.0.2.20 99999 1 6 1 1 1 2 ACCEPT OK"
 
 
-def snapshot(tmp_path, name, observed_at, rows):
-    path = tmp_path / f"{name}.jsonl"
-    with path.open("w") as fh:
-        for ip, app, region, az in rows:
-            fh.write(
-                json.dumps(
-                    {
-                        "observed_at": observed_at,
-                        "account_id": "111122223333",
-                        "region": region,
-                        "ip": ip,
-                        "app": app,
-                        "cluster": f"{app}-prod",
-                        "az": az,
-                        "vpc_id": "vpc-1",
-                        "subnet_id": "subnet-1",
-                        "resource_id": f"eni-{app}1",
-                        "kind": "instance",
-                    }
-                )
-                + "\n"
-            )
-        for region in ("us-east-1", "eu-west-1"):
-            fh.write(
-                json.dumps(
-                    {
-                        "observed_at": observed_at,
-                        "account_id": "111122223333",
-                        "region": region,
-                        "scope_only": True,
-                    }
-                )
-                + "\n"
-            )
-    return str(path)
-
-
-def envelope(lines, message_type="DATA_MESSAGE"):
-    body = {
-        "messageType": message_type,
-        "owner": "111122223333",
-        "logGroup": "vpc-flow-logs",
-        "logStream": "eni-api1-all",
-        "subscriptionFilters": ["dredge"],
-        "logEvents": [
-            {"id": str(i), "timestamp": T0 * 1000, "message": m} for i, m in enumerate(lines)
-        ],
-    }
-    return gzip.compress(json.dumps(body).encode())
-
-
 @pytest.fixture()
 def pipeline(spark, tmp_path):
     run = uuid.uuid4().hex[:8]
-    stream = f"it-enrich-{run}"
-    client = boto3.client("kinesis", region_name="us-east-1", endpoint_url=KINESIS)
-    client.create_stream(StreamName=stream, ShardCount=2)
-    client.get_waiter("stream_exists").wait(
-        StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
+    stream = create_stream(2)
     records = [
         envelope([m for _, m in FLOWS[:3]]),
         envelope([m for _, m in FLOWS[3:]] + [BAD_LINE]),
         envelope([], "CONTROL_MESSAGE"),
         b"not gzip at all",
     ]
-    client.put_records(
-        StreamName=stream,
-        Records=[{"Data": r, "PartitionKey": str(i)} for i, r in enumerate(records)],
-    )
+    put(stream, records)
     cfg = config.load(
         "conf/local.yaml",
         {
-            "paths": {"root": str(tmp_path / "data")},
-            "source": {"stream_names": [stream], "endpoint_url": KINESIS},
-            "kafka": {"topic": f"it.enriched.{run}", "bootstrap_servers": KAFKA},
-            "stream": {"trigger": "available_now", "query_name": f"it-{run}"},
-            "spark": {"shuffle_partitions": 2},
+            **overrides(tmp_path, stream, run, "available_now"),
         },
     )
     own = cfg.paths.resolve("ownership")
-    # minute 0: api holds .10; minute 10: web holds .10 (api released it); db is in eu-west-1
-    apply_observation(
-        spark,
-        own,
-        read_snapshot_observation(
-            spark,
-            [
-                snapshot(
-                    tmp_path,
-                    "s0",
-                    "2026-01-01T00:00:00Z",
-                    [
-                        ("192.0.2.10", "api", "us-east-1", "us-east-1a"),
-                        ("192.0.2.20", "db", "eu-west-1", "eu-west-1a"),
-                    ],
-                )
-            ],
-        ),
-    )
-    apply_observation(
-        spark,
-        own,
-        read_snapshot_observation(
-            spark,
-            [
-                snapshot(
-                    tmp_path,
-                    "s1",
-                    "2026-01-01T00:10:00Z",
-                    [
-                        ("192.0.2.10", "web", "us-east-1", "us-east-1b"),
-                        ("192.0.2.20", "db", "eu-west-1", "eu-west-1a"),
-                    ],
-                )
-            ],
-        ),
-    )
-    apply_observation(
-        spark,
-        own,
-        read_snapshot_observation(
-            spark,
-            [
-                snapshot(
-                    tmp_path,
-                    "s2",
-                    "2026-01-01T00:20:00Z",
-                    [
-                        ("192.0.2.10", "web", "us-east-1", "us-east-1b"),
-                        ("192.0.2.20", "db", "eu-west-1", "eu-west-1a"),
-                    ],
-                )
-            ],
-        ),
-    )
+    # api holds .10 at minutes 0 and 5, web from minute 10 (the change happened somewhere in
+    # (5, 10]: a flow at minute 7 must stay unattributed); db is in eu-west-1
+    for name, at, app, az in (
+        ("s0", "2026-01-01T00:00:00Z", "api", "us-east-1a"),
+        ("s0b", "2026-01-01T00:05:00Z", "api", "us-east-1a"),
+        ("s1", "2026-01-01T00:10:00Z", "web", "us-east-1b"),
+        ("s2", "2026-01-01T00:20:00Z", "web", "us-east-1b"),
+    ):
+        rows = [
+            ("192.0.2.10", app, "us-east-1", az),
+            ("192.0.2.20", "db", "eu-west-1", "eu-west-1a"),
+        ]
+        apply_observation(
+            spark, own, read_snapshot_observation(spark, [write_snapshot(tmp_path, name, at, rows)])
+        )
     write_cidr_labels(
         cidr_labels_df(
             spark,
@@ -184,7 +84,7 @@ def pipeline(spark, tmp_path):
         cfg.paths.resolve("cidr_labels"),
     )
     yield cfg
-    client.delete_stream(StreamName=stream)
+    kinesis_client().delete_stream(StreamName=stream)
 
 
 def read_kafka(spark, topic):
@@ -213,11 +113,18 @@ def test_stream_job_attributes_and_writes_each_flow_once(spark, pipeline):
         for r in enriched.collect()
         if r.log_status == "OK"
     }
-    assert enriched.count() == 4  # 3 final traffic flows + 1 NODATA; the future flow is pending
+    assert enriched.count() == 5  # 4 final traffic flows + 1 NODATA; the future flow is pending
     api_db = rows[("192.0.2.10", "192.0.2.20", T0 + 60)]
     assert (api_db.src_app, api_db.dst_app, api_db.cross_region) == ("api", "db", True)
     web_db = rows[("192.0.2.10", "192.0.2.20", T0 + 700)]
     assert (web_db.src_app, web_db.src_az, web_db.dst_region) == ("web", "us-east-1b", "eu-west-1")
+    gap = rows[("192.0.2.10", "192.0.2.20", T0 + 420)]
+    assert (gap.src_attribution_status, gap.src_app, gap.src_label) == (
+        "unattributed",
+        None,
+        "internet",
+    )
+    assert (gap.dst_app, gap.cross_region) == ("db", None)
     s3 = rows[("192.0.2.20", "198.51.100.9", T0 + 120)]
     assert (s3.dst_attribution_status, s3.dst_label, s3.dst_kind) == (
         "unattributed",
@@ -229,11 +136,11 @@ def test_stream_job_attributes_and_writes_each_flow_once(spark, pipeline):
     quarantine = spark.read.format("delta").load(cfg.paths.resolve("quarantine")).collect()
     assert sorted(q.reason for q in quarantine) == ["bad_gzip", "port_range"]
     messages = read_kafka(spark, cfg.kafka.topic)
-    assert len(messages) == 3  # NODATA is not traffic; pending is not final
+    assert len(messages) == 4  # NODATA is not traffic; pending is not final
     by_time = {m["timestamp"]: m for m in messages}
     assert by_time[(T0 + 60) * 1000]["src_app"] == "api"
     assert by_time[(T0 + 700) * 1000]["src_app"] == "web"
-    assert len({m["flow_id"] for m in messages}) == 3
+    assert len({m["flow_id"] for m in messages}) == 4
     totals = first.metrics
     assert sum(m["control_messages"] for m in totals) == 1
     assert sum(m["records_in"] for m in totals) == 4
