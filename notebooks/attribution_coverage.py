@@ -29,28 +29,11 @@ MASTER = os.environ.get("DREDGE_SPARK_MASTER", "local[2]")
 UNIT = "hour"  # date_trunc unit: minute, hour, day
 
 # %%
-import io
+from spark_jobs import analysis
+from spark_jobs.notebook import open_enriched, pyplot, show
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from IPython.display import Image, display
-
-from spark_jobs import analysis, config
-from spark_jobs.session import build_session
-from spark_jobs.sources.tables import read_table
-
-cfg = config.load(CONF, {"spark": {"master": MASTER, "shuffle_partitions": 2}})
-spark = build_session(cfg.spark)
-enriched_df = read_table(spark, ENRICHED, WHERE or None)
-
-
-def show(fig):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    display(Image(buf.getvalue()))
+plt = pyplot()
+spark, enriched_df = open_enriched(CONF, MASTER, ENRICHED, WHERE)
 
 
 # %%
