@@ -1,0 +1,120 @@
+"""Exactly once across crashes: the streaming job (a separate driver process) is killed with
+SIGKILL at random points five times while it works through a Kinesis stream, restarted each
+time from its checkpoint, and finally drained. Every flow must be in Delta exactly once and
+published to Kafka exactly once (read_committed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from _flowkit import KAFKA, KINESIS, T0, create_stream, envelope, flow_line, put, write_snapshot
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+KILLS = 5
+ENVELOPES, LINES_PER_ENVELOPE = 30, 20
+
+
+def _config(tmp_path: Path, stream: str, run: str, trigger: str) -> Path:
+    doc = {
+        "extends": str(ROOT / "conf" / "base.yaml"),
+        "spark": {"master": "local[2]", "shuffle_partitions": 2,
+                  "jars_dir": str(ROOT / ".jars" / "spark")},
+        "source": {"stream_names": [stream], "endpoint_url": KINESIS,
+                   "max_records_per_batch": 4},
+        "paths": {"root": str(tmp_path / "data")},
+        "kafka": {"bootstrap_servers": KAFKA, "topic": f"it.crash.{run}"},
+        "stream": {"trigger": trigger, "trigger_interval": "500 milliseconds",
+                   "query_name": f"crash-{run}"},
+    }  # fmt: skip
+    path = tmp_path / f"{trigger}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _start(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "spark_jobs.cli", "stream", "--conf", str(conf)],
+        cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def _batches_done(log: Path) -> int:
+    return log.read_text(errors="replace").count('"dredge_batch"') if log.exists() else 0
+
+
+def test_sigkill_five_times_then_drain_exactly_once(spark, tmp_path):
+    run = uuid.uuid4().hex[:8]
+    stream = create_stream(2)
+    lines = [
+        flow_line("192.0.2.10", "192.0.2.20", T0 + 60 + i, nbytes=1000 + i)
+        for i in range(ENVELOPES * LINES_PER_ENVELOPE)
+    ]
+    put(stream, [envelope(lines[i : i + LINES_PER_ENVELOPE])
+                 for i in range(0, len(lines), LINES_PER_ENVELOPE)])  # fmt: skip
+    live = _config(tmp_path, stream, run, "processing_time")
+    drain = _config(tmp_path, stream, run, "available_now")
+    snap = write_snapshot(tmp_path, "s0", "2026-01-01T00:00:00Z",
+                          [("192.0.2.10", "api", "us-east-1", "us-east-1a"),
+                           ("192.0.2.20", "db", "us-east-1", "us-east-1b")])  # fmt: skip
+    later = write_snapshot(tmp_path, "s1", "2026-01-01T02:00:00Z",
+                           [("192.0.2.10", "api", "us-east-1", "us-east-1a"),
+                            ("192.0.2.20", "db", "us-east-1", "us-east-1b")])  # fmt: skip
+    refresh = [sys.executable, "-m", "spark_jobs.cli", "refresh-ownership", "--conf", str(live),
+               "--snapshot", snap, "--snapshot", later]  # fmt: skip
+    assert subprocess.run(refresh, cwd=ROOT, timeout=600).returncode == 0
+    with (tmp_path / "labels.json").open("w") as fh:
+        json.dump(
+            {"vpcs": [{"vpc_id": "vpc-1", "region": "us-east-1", "cidr": "192.0.2.0/24"}]}, fh
+        )
+    labels = [*refresh[:6], "--vpc-cidrs", str(tmp_path / "labels.json")]
+    assert subprocess.run(labels, cwd=ROOT, timeout=600).returncode == 0
+
+    rnd = random.Random(run)
+    log = tmp_path / "driver.log"
+    for kill in range(KILLS):
+        before = _batches_done(log)
+        proc = _start(live, log)
+        # wait until this attempt completes a batch (bounded), then kill at a random moment
+        deadline = time.monotonic() + 300
+        while _batches_done(log) <= before and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"driver exited with {proc.returncode} before kill {kill}")
+            time.sleep(0.2)
+        time.sleep(rnd.uniform(0.0, 4.0))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "spark_jobs.cli", "stream", "--conf", str(drain)],
+        cwd=ROOT, timeout=900, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    enriched = spark.read.format("delta").load(str(tmp_path / "data" / "enriched"))
+    rows = enriched.select("flow_id", "bytes", "src_app", "dst_app").collect()
+    assert len(rows) == len(lines)
+    assert len({r.flow_id for r in rows}) == len(lines)  # no duplicate
+    assert sorted(r.bytes for r in rows) == [1000 + i for i in range(len(lines))]  # no loss
+    assert {(r.src_app, r.dst_app) for r in rows} == {("api", "db")}
+    messages = (
+        spark.read.format("kafka").option("kafka.bootstrap.servers", KAFKA)
+        .option("subscribe", f"it.crash.{run}").option("startingOffsets", "earliest")
+        .option("kafka.isolation.level", "read_committed").load()
+        .selectExpr("CAST(key AS STRING) k").collect()
+    )  # fmt: skip
+    keys = [m.k for m in messages]
+    duplicates = len(keys) - len(set(keys))
+    print(f"crash test: {KILLS} kills, {len(rows)} flows in Delta, {len(keys)} Kafka messages, "
+          f"{duplicates} duplicates")  # fmt: skip
+    assert duplicates == 0
+    assert set(keys) == {r.flow_id for r in rows}
