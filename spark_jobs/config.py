@@ -104,6 +104,16 @@ class AttributionConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """Great Expectations settings. ``sample_fraction`` > 0 validates that share of every
+    micro-batch's final rows and reports it in the batch metrics (never blocks); it costs
+    several Spark jobs per expectation, so it is off by default."""
+
+    min_attributed_share: float = 0.5
+    sample_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """The streaming query's trigger."""
 
@@ -121,6 +131,7 @@ class DredgeConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
 
 
@@ -233,6 +244,10 @@ def _check(cfg: DredgeConfig) -> None:
         _fail("source.stream_names", "at least one stream is required")
     if cfg.spark.shuffle_partitions < 1:
         _fail("spark.shuffle_partitions", "must be >= 1")
+    if not 0.0 <= cfg.quality.sample_fraction <= 1.0:
+        _fail("quality.sample_fraction", "must be between 0 and 1")
+    if not 0.0 <= cfg.quality.min_attributed_share <= 1.0:
+        _fail("quality.min_attributed_share", "must be between 0 and 1")
 
 
 def load(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> DredgeConfig:

@@ -87,6 +87,8 @@ def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
         kafka_topic=kafka.topic if kafka.enabled else None,
         kafka_tasks=kafka.producer_tasks,
         kafka_options=kafka_client_options(kafka.options),
+        dq_sample_fraction=cfg.quality.sample_fraction,
+        dq_min_attributed_share=cfg.quality.min_attributed_share,
     )
 
 

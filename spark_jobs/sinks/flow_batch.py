@@ -64,6 +64,8 @@ class BatchTargets:
     kafka_topic: str | None = None
     kafka_tasks: int = 2
     kafka_options: dict[str, str] = field(default_factory=dict)
+    dq_sample_fraction: float = 0.0
+    dq_min_attributed_share: float = 0.5
 
 
 @dataclass
@@ -137,6 +139,7 @@ class FlowBatchWriter:
                 topic=t.kafka_topic, app_id=t.app_id, tasks=t.kafka_tasks,
                 options=t.kafka_options,
             )  # fmt: skip
+        quality = self._quality(final) if counts["flows_final"] else None
         if counts["flows_pending"] or counts["held_in"]:
             still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
             delta.write_batch(
@@ -145,10 +148,29 @@ class FlowBatchWriter:
             )  # fmt: skip
         for df in (enriched, parsed, *staged.cached):
             df.unpersist()
-        self._report(batch_id, started, counts, published, skipped)
+        self._report(batch_id, started, counts, published, skipped, quality)
+
+    def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
+        """Great Expectations on a sample of the batch's final rows (off when the fraction is
+        0); the result goes into the batch metrics and never fails the batch."""
+        fraction = self.targets.dq_sample_fraction
+        if fraction <= 0:
+            return None
+        from spark_jobs.quality.runner import validate_sample
+
+        return validate_sample(
+            final_df, "enriched", fraction,
+            min_attributed_share=self.targets.dq_min_attributed_share,
+        )  # fmt: skip
 
     def _report(
-        self, batch_id: int, started: float, counts: dict[str, int], published: int, skipped: int
+        self,
+        batch_id: int,
+        started: float,
+        counts: dict[str, int],
+        published: int,
+        skipped: int,
+        quality: dict[str, object] | None = None,
     ) -> None:
         final = counts["flows_final"]
         duration = round(time.monotonic() - started, 3)
@@ -163,6 +185,8 @@ class FlowBatchWriter:
             "duration_s": duration,
             "records_per_s": round(counts["records_in"] / max(duration, 1e-6), 1),
         }
+        if quality is not None:
+            metrics["quality"] = quality
         self.metrics.append(metrics)
         log.info(json.dumps(metrics))
         print(json.dumps({"dredge_batch": metrics}), flush=True)
