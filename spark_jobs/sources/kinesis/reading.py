@@ -130,7 +130,11 @@ class ShardReader:
                 break
             iterator = nxt
             empty = 0 if records else empty + 1
-            if not records and (not millis or empty > MAX_EMPTY_POLLS):
+            # "caught up" needs two empty pages in a row: at the end of a *closed* shard the
+            # first empty page still carries an iterator and only the next one says the shard
+            # ended (NextShardIterator null) - stopping early hid the end and kept the
+            # children of a split/merge from ever being admitted.
+            if not records and ((not millis and empty >= 2) or empty > MAX_EMPTY_POLLS):
                 if spec.is_replay:
                     raise DataLossError(f"{spec.stream}/{spec.shard_id}: {spec.target} not found")
                 more = empty > MAX_EMPTY_POLLS
@@ -151,7 +155,7 @@ def probe(client: Any, stream: str, shard_id: str, start: str, until_ms: int | N
     """Does the shard hold a record after ``start`` that arrived by ``until_ms``? (1 record read)"""
     iterator = shard_iterator(client, stream, shard_id, start)
     millis: int | None = None
-    for _ in range(MAX_EMPTY_POLLS):
+    for attempt in range(MAX_EMPTY_POLLS):
         try:
             resp = with_backoff(client.get_records, ShardIterator=iterator, Limit=1)
         except Exception as exc:
@@ -166,7 +170,7 @@ def probe(client: Any, stream: str, shard_id: str, start: str, until_ms: int | N
             return Probe(fresh, False, millis)
         if resp.get("NextShardIterator") is None:
             return Probe(False, True, millis)
-        if not millis:
+        if not millis and attempt >= 1:  # two empty pages: see ShardReader.pages
             return Probe(False, False, millis)
         iterator = resp["NextShardIterator"]
     return Probe(True, False, millis)
