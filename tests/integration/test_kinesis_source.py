@@ -108,6 +108,9 @@ def test_admission_control_caps_rows_per_batch(spark: Any, kinesis: Any, tmp_pat
 def test_at_timestamp_reads_only_later_records(spark: Any, kinesis: Any, tmp_path: Path) -> None:
     stream = kh.create_stream(kinesis, 1)
     kh.put(kinesis, stream, [f"old-{i}".encode() for i in range(5)])
+    # AT_TIMESTAMP is millisecond-grained and inclusive: keep the cut out of old-4's millisecond.
+    settled = datetime.now(tz=UTC).timestamp()
+    kh.wait_for(lambda: datetime.now(tz=UTC).timestamp() - settled > 0.05)
     cut = datetime.now(tz=UTC)
     kh.wait_for(lambda: datetime.now(tz=UTC).timestamp() - cut.timestamp() > 0.05)
     later = [f"new-{i}".encode() for i in range(5)]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from spark_jobs.sources.kinesis import offsets as ofs
+from spark_jobs.sources.kinesis.client import shard_iterator
 from spark_jobs.sources.kinesis.meta import MetaStore
 from spark_jobs.sources.kinesis.offsets import Offset, Outcome, ShardInfo, ShardState
 from spark_jobs.sources.kinesis.options import KinesisOptionError, KinesisOptions
@@ -192,3 +195,29 @@ def test_options_any_case_and_lists() -> None:
 def test_bad_options_name_the_option(extra: dict[str, str], message: str) -> None:
     with pytest.raises(KinesisOptionError, match=message):
         KinesisOptions.parse({**BASE, **extra})
+
+
+class _IteratorClient:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def get_shard_iterator(self, **kwargs: Any) -> dict[str, str]:
+        self.calls.append(kwargs)
+        return {"ShardIterator": "it-1"}
+
+
+def test_at_timestamp_iterator_carries_exact_milliseconds() -> None:
+    client = _IteratorClient()
+    assert shard_iterator(client, "s", "shardId-0", "AT_TIMESTAMP:1764144244123") == "it-1"
+    (call,) = client.calls
+    assert call["ShardIteratorType"] == "AT_TIMESTAMP"
+    assert call["Timestamp"] == datetime(2025, 11, 26, 8, 4, 4, 123000, tzinfo=UTC)
+
+
+def test_after_and_unknown_positions() -> None:
+    client = _IteratorClient()
+    shard_iterator(client, "s", "shardId-0", "AFTER:4968")
+    assert client.calls[0]["ShardIteratorType"] == "AFTER_SEQUENCE_NUMBER"
+    assert client.calls[0]["StartingSequenceNumber"] == "4968"
+    with pytest.raises(ValueError, match="unknown shard position"):
+        shard_iterator(client, "s", "shardId-0", "LATEST")

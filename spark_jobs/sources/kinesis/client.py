@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -104,6 +104,9 @@ def with_backoff(
             sleep(delay)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def shard_iterator(client: Any, stream: str, shard_id: str, position: str) -> str:
     """An iterator at ``position`` (TRIM_HORIZON, AT_TIMESTAMP:<ms> or AFTER:<seq>)."""
     args: dict[str, Any] = {"StreamName": stream, "ShardId": shard_id}
@@ -112,7 +115,9 @@ def shard_iterator(client: Any, stream: str, shard_id: str, position: str) -> st
     elif position.startswith(AT_TIMESTAMP):
         millis = int(position[len(AT_TIMESTAMP) :])
         args["ShardIteratorType"] = "AT_TIMESTAMP"
-        args["Timestamp"] = datetime.fromtimestamp(millis / 1000, tz=UTC)
+        # Exact milliseconds (no float rounding): Kinesis includes records that arrived at or
+        # after this instant, at millisecond precision.
+        args["Timestamp"] = EPOCH + timedelta(milliseconds=millis)
     elif position.startswith(AFTER):
         args["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
         args["StartingSequenceNumber"] = position[len(AFTER) :]
