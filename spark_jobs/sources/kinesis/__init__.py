@@ -16,6 +16,8 @@ AT_TIMESTAMP:<ISO-8601>), ``maxRecordsPerBatch``, ``maxBytesPerBatch``, ``metada
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from spark_jobs.sources.kinesis.adapters import (
     DATABRICKS_COLUMNS,
     EMR_COLUMNS,
@@ -24,8 +26,23 @@ from spark_jobs.sources.kinesis.adapters import (
     source_options,
     to_source_schema,
 )
-from spark_jobs.sources.kinesis.datasource import NAME, SCHEMA_DDL, KinesisDataSource
 from spark_jobs.sources.kinesis.options import KinesisOptionError
+
+if TYPE_CHECKING:
+    from spark_jobs.sources.kinesis.datasource import NAME, SCHEMA_DDL, KinesisDataSource
+
+# The data source needs PySpark >= 4.2's streaming data source API; importing the package on
+# Spark 4.0 (kind emr / databricks) must not load it, so its names resolve on first use.
+_LAZY = frozenset(("NAME", "SCHEMA_DDL", "KinesisDataSource"))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from spark_jobs.sources.kinesis import datasource
+
+        return getattr(datasource, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DATABRICKS_COLUMNS",

@@ -5,6 +5,10 @@ Column names of the platform connectors (their documented schemas):
   approximateArrivalTimestamp.
 - AWS EMR ``format("aws-kinesis")`` (awslabs/spark-sql-kinesis-connector): data, streamName,
   partitionKey, sequenceNumber, approximateArrivalTimestamp (no shard id: null here).
+
+This module must stay importable on Spark 4.0 (EMR's aws-kinesis connector, some Databricks
+runtimes), where the Python streaming data source API of ``datasource.py`` does not exist:
+``datasource`` is imported only on the ``python`` path.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.config import SourceConfig
-from spark_jobs.sources.kinesis.datasource import NAME, KinesisDataSource
 
 OUTPUT_TYPES = {
     "stream_name": "string",
@@ -44,7 +47,9 @@ _FORMATS = {"databricks": "kinesis", "emr": "aws-kinesis"}
 
 
 def register(spark: SparkSession) -> None:
-    """Register ``dredge-kinesis`` with ``spark`` (idempotent)."""
+    """Register ``dredge-kinesis`` with ``spark`` (idempotent). Needs PySpark >= 4.2."""
+    from spark_jobs.sources.kinesis.datasource import KinesisDataSource
+
     spark.dataSource.register(KinesisDataSource)
 
 
@@ -97,9 +102,11 @@ def read_kinesis(
         options: ``dredge-kinesis`` options (see the package docstring); for ``databricks`` and
             ``emr`` the connection options are translated to the platform connector's names.
         kind: ``python`` (ours), ``databricks`` (``format("kinesis")``) or ``emr``
-            (``format("aws-kinesis")``).
+            (``format("aws-kinesis")``). Only ``python`` imports our data source.
     """
     if kind == "python":
+        from spark_jobs.sources.kinesis.datasource import NAME
+
         register(spark)
         return spark.readStream.format(NAME).options(**dict(options)).load()
     if kind not in _FORMATS:
