@@ -1,10 +1,12 @@
 """The I/O seam: one Kinesis DataFrame schema whatever the platform connector.
 
-Column names of the platform connectors (their documented schemas):
+Column names of the platform connectors, verified against their documentation:
 - Databricks ``format("kinesis")``: partitionKey, data, stream, shardId, sequenceNumber,
-  approximateArrivalTimestamp.
-- AWS EMR ``format("aws-kinesis")`` (awslabs/spark-sql-kinesis-connector): data, streamName,
-  partitionKey, sequenceNumber, approximateArrivalTimestamp (no shard id: null here).
+  approximateArrivalTimestamp (the "Schema" table of
+  https://docs.databricks.com/aws/en/connect/streaming/kinesis/).
+- AWS EMR ``format("aws-kinesis")``: data, streamName, partitionKey, sequenceNumber,
+  approximateArrivalTimestamp, no shard id (null here) (awslabs/spark-sql-kinesis-connector
+  README.md, "Check Schema").
 
 This module must stay importable on Spark 4.0 (EMR's aws-kinesis connector, some Databricks
 runtimes), where the Python streaming data source API of ``datasource.py`` does not exist:
@@ -13,6 +15,7 @@ runtimes), where the Python streaming data source API of ``datasource.py`` does 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -20,6 +23,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.config import SourceConfig
 
+LOG = logging.getLogger(__name__)
 OUTPUT_TYPES = {
     "stream_name": "string",
     "shard_id": "string",
@@ -44,6 +48,30 @@ EMR_COLUMNS = {
     "data": "data",
 }
 _FORMATS = {"databricks": "kinesis", "emr": "aws-kinesis"}
+# Our option keys (lower-cased); every other key is a platform option, passed through as is.
+OUR_OPTIONS = frozenset(
+    (
+        "streamname",
+        "region",
+        "endpointurl",
+        "rolearn",
+        "startingposition",
+        "maxrecordsperbatch",
+        "maxbytesperbatch",
+        "metadatapath",
+    )
+)
+# The aws-kinesis connector requires both of these together (KinesisOptions.scala).
+EMR_STS_SESSION_NAME = "dredge"
+# Neither connector has a per-batch total: Databricks' maxRecordsPerFetch is per GetRecords
+# call ("How many records to be read per API request", docs.databricks.com Kinesis options);
+# EMR's kinesis.maxFetchRecordsPerShard is per shard per micro-batch (awslabs README, "Kinesis
+# Source Configuration"). Translating a per-batch total into either would change its meaning,
+# so the budget is not mapped; set the platform option through ``source.options`` instead.
+_BATCH_BUDGET_HINT = {
+    "databricks": "maxRecordsPerFetch / maxFetchDuration / fetchBufferSize",
+    "emr": "kinesis.maxFetchRecordsPerShard / kinesis.maxFetchTimePerShardSec",
+}
 
 
 def register(spark: SparkSession) -> None:
@@ -69,26 +97,74 @@ def to_source_schema(df: DataFrame, kind: str) -> DataFrame:
     return df.select(*cols)
 
 
-def _platform_options(options: Mapping[str, str], kind: str) -> dict[str, str]:
-    opts = {k.lower(): v for k, v in options.items()}
+def _emr_options(opts: Mapping[str, str]) -> dict[str, str]:
+    """Option names of awslabs/spark-sql-kinesis-connector (KinesisOptions.scala, README)."""
+    region = opts.get("region", "")
     position = opts.get("startingposition", "TRIM_HORIZON")
-    if kind == "emr":
-        out = {
-            "kinesis.streamName": opts["streamname"],
-            "kinesis.region": opts.get("region", ""),
-            "kinesis.startingPosition": position.replace("AT_TIMESTAMP:", "AT_TIMESTAMP "),
-        }
-        if opts.get("endpointurl"):
-            out["kinesis.endpointUrl"] = opts["endpointurl"]
-        if opts.get("rolearn"):
-            out["kinesis.stsRoleArn"] = opts["rolearn"]
-        return out
-    out = {"streamName": opts["streamname"], "region": opts.get("region", "")}
-    out["initialPosition"] = position.lower() if ":" not in position else position
+    if "," in opts["streamname"]:
+        raise ValueError("source kind emr: aws-kinesis reads one stream per query")
+    out = {
+        "kinesis.streamName": opts["streamname"],
+        # Required by the connector (no default); the region is inferred from it otherwise.
+        "kinesis.endpointUrl": opts.get("endpointurl") or f"https://kinesis.{region}.amazonaws.com",
+        "kinesis.startingPosition": position.replace("AT_TIMESTAMP:", "AT_TIMESTAMP ", 1),
+    }
+    if region:
+        out["kinesis.region"] = region
+    if opts.get("rolearn"):
+        out["kinesis.stsRoleArn"] = opts["rolearn"]
+        out["kinesis.stsSessionName"] = EMR_STS_SESSION_NAME
+    return out
+
+
+def _databricks_options(opts: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """Option names of Databricks ``format("kinesis")`` (docs.databricks.com Kinesis page)."""
+    position = opts.get("startingposition", "TRIM_HORIZON")
+    out = {"streamName": opts["streamname"]}
+    if opts.get("region"):
+        out["region"] = opts["region"]
+    if position.upper().startswith("AT_TIMESTAMP"):
+        # Databricks takes a JSON document here; we do not translate it (unverified format).
+        if not any(k.lower() == "initialposition" for k in extra):
+            raise ValueError(
+                "source kind databricks: AT_TIMESTAMP is not translated; set "
+                "source.options.initialPosition in Databricks' own format"
+            )
+    else:
+        out["initialPosition"] = position.lower()
     if opts.get("endpointurl"):
         out["endpoint"] = opts["endpointurl"]
     if opts.get("rolearn"):
         out["roleArn"] = opts["rolearn"]
+    return out
+
+
+def platform_options(options: Mapping[str, str], kind: str) -> dict[str, str]:
+    """``dredge-kinesis`` options -> the ``databricks`` / ``emr`` connector's options.
+
+    Our keys (``OUR_OPTIONS``, any case) are translated; every other key is a platform option
+    (e.g. ``kinesis.consumerType``, ``maxFetchDuration``) and is passed through unchanged,
+    winning over a translated key of the same name.
+    """
+    ours = {k.lower(): v for k, v in options.items() if k.lower() in OUR_OPTIONS}
+    extra = {k: v for k, v in options.items() if k.lower() not in OUR_OPTIONS}
+    if kind == "emr":
+        out = _emr_options(ours)
+    elif kind == "databricks":
+        out = _databricks_options(ours, extra)
+    else:
+        raise ValueError(f"source kind: expected databricks or emr, got {kind!r}")
+    budgets = [k for k in ("maxrecordsperbatch", "maxbytesperbatch") if k in ours]
+    if budgets:
+        LOG.warning(
+            "source kind %s: %s not applied (no per-batch equivalent); use %s in source.options",
+            kind,
+            ", ".join(budgets),
+            _BATCH_BUDGET_HINT[kind],
+        )
+    overridden = {k.lower() for k in extra}
+    out = {k: v for k, v in out.items() if k.lower() not in overridden}
+    out.update(extra)
     return out
 
 
@@ -100,7 +176,7 @@ def read_kinesis(
     Args:
         spark: the session.
         options: ``dredge-kinesis`` options (see the package docstring); for ``databricks`` and
-            ``emr`` the connection options are translated to the platform connector's names.
+            ``emr`` they are translated by :func:`platform_options` (other keys pass through).
         kind: ``python`` (ours), ``databricks`` (``format("kinesis")``) or ``emr``
             (``format("aws-kinesis")``). Only ``python`` imports our data source.
     """
@@ -111,7 +187,7 @@ def read_kinesis(
         return spark.readStream.format(NAME).options(**dict(options)).load()
     if kind not in _FORMATS:
         raise ValueError(f"source kind: expected python, databricks or emr, got {kind!r}")
-    raw = spark.readStream.format(_FORMATS[kind]).options(**_platform_options(options, kind))
+    raw = spark.readStream.format(_FORMATS[kind]).options(**platform_options(options, kind))
     return to_source_schema(raw.load(), kind)
 
 
