@@ -23,6 +23,7 @@ from spark_jobs.sinks import delta
 from spark_jobs.sinks.flow_batch import BatchTargets, Cache, FlowBatchWriter, Stage, StageResult
 from spark_jobs.sinks.kafka import ensure_topics
 from spark_jobs.sinks.kafka_auth import kafka_client_options
+from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
 from spark_jobs.transforms.enrich import with_attribution
 from spark_jobs.transforms.output import to_enriched_rows
@@ -149,6 +150,7 @@ def start_stream(spark: SparkSession, cfg: DredgeConfig) -> tuple[StreamingQuery
     records = read_kinesis(spark, options, cfg.source.kind)
     stage = kinesis_stage(cfg.source.record_format, cfg.source.log_format)
     writer = FlowBatchWriter(stage, targets_for(cfg, cfg.stream.query_name))
+    ensure_progress_logger(spark)  # dredge_progress lines (source lag); once per session
     return start_query(records, writer, cfg, checkpoint), writer
 
 

@@ -1,0 +1,127 @@
+"""Per-batch query progress as JSON lines, with the Kinesis source lag.
+
+``FlowBatchWriter`` prints ``{"dredge_batch": ...}`` from inside ``foreachBatch``; the source lag
+is not visible there. Python data sources in 4.2 have no custom-metrics hook, so
+``dredge-kinesis`` reports its lag as the source's ``latestOffset``
+(``{"millisBehindLatest": max, "shards": {"<stream>/<shard>": ms}}``, see
+``sources/kinesis/datasource.py``), which Spark puts into each batch's progress. A
+:class:`ProgressLogger` (a ``StreamingQueryListener``) prints one
+``{"dredge_progress": ...}`` line per progress event; :func:`parse_progress` is the pure part.
+
+The platform connectors (``kind`` databricks / emr) report their lag differently (or not at
+all); for them ``source_lag_ms`` is null. The offset JSON has no record count behind the tip
+(Kinesis does not expose one), so no ``records_behind`` key is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQueryListener
+
+LOG = logging.getLogger(__name__)
+PROGRESS_KEY = "dredge_progress"
+LAG_KEY = "millisBehindLatest"
+KEEP = 200  # progress entries kept in memory for tests and the demo
+
+
+def _as_offset(value: Any) -> Mapping[str, Any] | None:
+    """A source offset as a mapping: ``progress.json`` nests it, the event object has a string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def source_lag_ms(sources: Any) -> int | None:
+    """Max ``millisBehindLatest`` over all shards of all sources; None when none reports it."""
+    lags: list[float] = []
+    for source in sources or []:
+        offset = _as_offset(source.get("latestOffset")) if isinstance(source, Mapping) else None
+        if offset is None:
+            continue
+        shards = offset.get("shards")
+        per_shard = [_number(v) for v in shards.values()] if isinstance(shards, Mapping) else []
+        found = [v for v in per_shard if v is not None]
+        top = _number(offset.get(LAG_KEY))
+        lags.extend(found if found else [top] if top is not None else [])
+    return int(max(lags)) if lags else None
+
+
+def parse_progress(progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``dredge_progress`` fields of one query progress (the dict of ``progress.json``).
+
+    Returns batch_id, query (its name, else its id), num_input_rows, input_rows_per_s,
+    processed_rows_per_s, batch_duration_ms and source_lag_ms (None when unknown). Spark omits
+    a rate that is NaN; it comes back as None.
+    """
+    durations = progress.get("durationMs") or {}
+    duration = progress.get("batchDuration")
+    if duration is None:
+        duration = durations.get("triggerExecution")
+    return {
+        "batch_id": progress.get("batchId"),
+        "query": progress.get("name") or progress.get("id"),
+        "num_input_rows": progress.get("numInputRows"),
+        "input_rows_per_s": _number(progress.get("inputRowsPerSecond")),
+        "processed_rows_per_s": _number(progress.get("processedRowsPerSecond")),
+        "batch_duration_ms": duration,
+        "source_lag_ms": source_lag_ms(progress.get("sources")),
+    }
+
+
+class ProgressLogger(StreamingQueryListener):
+    """Prints one ``{"dredge_progress": {...}}`` JSON line per query progress event.
+
+    The last :data:`KEEP` entries stay in ``collected`` (newest last). Listener callbacks run
+    on Spark's listener thread, after the batch; an error here is logged, never raised.
+    """
+
+    def __init__(self) -> None:
+        self.collected: deque[dict[str, Any]] = deque(maxlen=KEEP)
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - fixed by the listener API
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+        try:
+            metrics = parse_progress(json.loads(event.progress.json))
+        except Exception:  # a metrics line must never disturb the query
+            LOG.warning("could not read the query progress", exc_info=True)
+            return
+        print(json.dumps({PROGRESS_KEY: metrics}), flush=True)
+        self.collected.append(metrics)  # after the print: a reader of collected sees both
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        pass
+
+
+_REGISTERED: weakref.WeakKeyDictionary[SparkSession, ProgressLogger] = weakref.WeakKeyDictionary()
+
+
+def ensure_progress_logger(spark: SparkSession) -> ProgressLogger:
+    """The session's :class:`ProgressLogger`, added to ``spark.streams`` on the first call only
+    (a second listener would print every line twice)."""
+    listener = _REGISTERED.get(spark)
+    if listener is None:
+        listener = ProgressLogger()
+        spark.streams.addListener(listener)
+        _REGISTERED[spark] = listener
+    return listener
