@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-BENCHES = ("parse", "kinesis", "ownership", "pipeline", "dq_sample")
+BENCHES = ("parse", "kinesis", "stream", "latency", "ownership", "pipeline", "dq_sample")
 
 
 def main() -> int:

@@ -1,0 +1,119 @@
+"""Streaming throughput of the whole job from Kinesis vs a plain boto3 drain of the same stream.
+
+One run: a fresh kinesalite stream is filled with a simulated fleet's CloudWatch envelopes
+(~``--flows`` flow lines over ``--shards`` shards); then (a) a plain boto3 ``GetRecords`` drain
+of every shard (``bench.kinesis``'s helper: records fetched, nothing decoded), (b) the real
+streaming job (``start_stream``, ``availableNow``, Delta + Kafka sinks) drains it. Both are
+reported in flow lines/s; the ratio is job / boto3. The job's time runs from ``start_stream``
+to the query's end, its first batch's start-up (Python workers, code generation) included.
+
+Run: ``python -m bench.stream [--flows N --shards S]``; writes bench/results/stream.json and
+prints one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from bench.kinesis import _boto3_drain
+from bench.streamkit import (
+    ENDPOINT,
+    REGION,
+    build_ownership,
+    job_config,
+    local_env,
+    new_stream,
+    percentiles,
+    progress_ms,
+    simulate_fleet,
+)
+from spark_jobs import config
+from spark_jobs.jobs.enrich_flows import start_stream
+from spark_jobs.session import build_session
+from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
+
+RESULTS = Path(__file__).resolve().parent / "results" / "stream.json"
+
+
+def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[str, Any]:
+    """Fill a stream, drain it with boto3, then with the job; returns the figures."""
+    envelopes = simulate_fleet(work, flows)
+    lines = sum(e.n_events for e in envelopes)
+    stream = new_stream(shards)
+    try:
+        sink = KinesisSink(kinesis_client(REGION, ENDPOINT), stream, shards, throttle=False)
+        sink.put(envelopes)
+        sink.close()
+        records, boto3_s = _boto3_drain(stream)
+        cfg = job_config(work / "data", stream, f"bench.stream.{work.name}", "available_now")
+        build_ownership(spark, cfg, work / "sim")
+        started = time.monotonic()
+        query, writer = start_stream(spark, cfg)
+        query.awaitTermination()
+        job_s = time.monotonic() - started
+    finally:
+        kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
+    metrics: list[dict[str, Any]] = list(writer.metrics)
+    batches = [m for m in metrics if int(m["records_in"]) > 0]
+    job_lines = sum(int(m["lines_parsed"]) for m in batches)
+    boto3_rate, job_rate = lines / boto3_s, job_lines / job_s
+    return {
+        "shards": shards,
+        "records": len(envelopes),
+        "flow_lines": lines,
+        "boto3_drain": {
+            "records": records,
+            "seconds": round(boto3_s, 3),
+            "flows_per_s": round(boto3_rate),
+        },
+        "dredge_stream": {
+            "flow_lines": job_lines,
+            "flows_final": sum(int(m["flows_final"]) for m in batches),
+            "kafka_published": sum(int(m["kafka_published"]) for m in batches),
+            "seconds": round(job_s, 2),
+            "flows_per_s": round(job_rate),
+            "batches": len(batches),
+            "batch_duration_s": percentiles([float(m["duration_s"]) for m in batches]),
+            "query_ms_p50": progress_ms(query),
+            "max_records_per_batch": cfg.source.max_records_per_batch,
+        },
+        "ratio_vs_boto3": round(job_rate / boto3_rate, 4),
+        "cores": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, write the JSON, print one line; returns the figures."""
+    p = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__)
+    p.add_argument("--flows", type=int, default=100_000, help="flow lines (approximately)")
+    p.add_argument("--shards", type=int, default=4)
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    local_env()
+    work = Path(tempfile.mkdtemp(prefix="dredge-bench-stream-"))
+    try:
+        spark = build_session(config.load("conf/local.yaml").spark)
+        result = measure(spark, work, args.flows, args.shards)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    job, plain = result["dredge_stream"], result["boto3_drain"]
+    print(f"bench.stream: {result['flow_lines']} flows in {result['records']} records, "
+          f"{args.shards} shards: streaming job {job['flows_per_s']} flows/s "
+          f"({job['batches']} batches, {job['seconds']} s) vs boto3 drain "
+          f"{plain['flows_per_s']} flows/s: ratio {result['ratio_vs_boto3']}")  # fmt: skip
+    return result
+
+
+if __name__ == "__main__":
+    main()

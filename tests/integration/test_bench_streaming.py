@@ -1,0 +1,52 @@
+"""The streaming benchmarks (latency, throughput vs boto3) run the real job end to end on a
+tiny input against kinesalite and Kafka and write sane figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import latency, stream
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+
+
+def _ordered(p: dict[str, float]) -> bool:
+    return 0 < p["p50"] <= p["p95"] <= p["p99"] <= p["max"]
+
+
+def test_latency_bench_tiny(spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "latency.json"
+    result = latency.main(["--rate", "40", "--seconds", "3", "--shards", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert result["drained"] is True
+    assert result["trigger"] == "1 second"
+    assert result["flows_pending"] == 0  # ownership is fresher than every flow
+    assert result["flows_sent"] >= 60
+    assert result["flows_measured"] == result["flows_sent"]  # every flow reached Delta
+    assert result["kafka_missing"] == 0
+    assert 0 < result["kafka_messages_measured"] <= result["flows_measured"]
+    assert _ordered(result["delta_latency_s"])
+    assert _ordered(result["kafka_latency_s"])
+    # Kafka is published after the Delta commit in the same batch
+    assert result["kafka_latency_s"]["p50"] >= result["delta_latency_s"]["p50"]
+    assert result["batches"] >= 1 and result["batch_duration_s"]["p50"] > 0
+    assert "bench.latency:" in capsys.readouterr().out
+
+
+def test_stream_bench_tiny(spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "stream.json"
+    result = stream.main(["--flows", "1500", "--shards", "2", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert result["flow_lines"] >= 1000
+    assert result["boto3_drain"]["records"] == result["records"]
+    job = result["dredge_stream"]
+    assert job["flow_lines"] == result["flow_lines"]  # the job drained every line
+    assert job["flows_final"] == result["flow_lines"]
+    assert 0 < job["kafka_published"] <= job["flows_final"]
+    assert job["flows_per_s"] > 0 and result["boto3_drain"]["flows_per_s"] > 0
+    assert result["ratio_vs_boto3"] > 0
+    assert "bench.stream:" in capsys.readouterr().out
