@@ -27,7 +27,11 @@ from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
 from spark_jobs.transforms.enrich import with_attribution
 from spark_jobs.transforms.output import to_enriched_rows
-from spark_jobs.transforms.parse import parse_flow_lines, parse_flow_lines_with_header
+from spark_jobs.transforms.parse import (
+    parse_flow_lines,
+    parse_flow_lines_by_format,
+    parse_flow_lines_with_header,
+)
 
 
 def _no_cache(df: DataFrame) -> DataFrame:
@@ -60,8 +64,13 @@ def text_file_stage() -> Stage:
     def stage(lines_df: DataFrame, cache: Cache = _no_cache) -> StageResult:
         empty = lines_df.sparkSession.createDataFrame([], QUARANTINE_SCHEMA)
         lines = cache(lines_df)
+        if lines.isStreaming:
+            parsed = parse_flow_lines_with_header(lines)
+        else:  # a micro-batch: its few distinct headers make fixed layouts (much cheaper)
+            headers = [r.log_format for r in lines.select("log_format").distinct().collect()]
+            parsed = parse_flow_lines_by_format(lines, [h for h in headers if h is not None])
         return StageResult(
-            parsed=parse_flow_lines_with_header(lines),
+            parsed=parsed,
             bad_records=empty,
             control=empty.select("origin"),
             records_in=lines.count,

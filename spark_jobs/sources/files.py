@@ -57,15 +57,18 @@ def _origin() -> Column:
 
 def _numbered_lines(whole_df: DataFrame) -> DataFrame:
     """``wholetext`` rows -> (origin, arrival_time, line_no, line) for every non-blank line."""
-    lines = whole_df.select(
+    split = whole_df.select(
         _origin(),
         F.col("_metadata.file_modification_time").alias("arrival_time"),
         F.split(F.col("value"), "\r?\n").alias("_lines"),
     )
+    # The header is taken before the explode: a column computed from ``_lines`` after it
+    # would make every exploded row carry (and copy) the whole file's array.
+    lines = split.select("*", F.element_at("_lines", 1).alias("_first"))
     exploded = lines.select(
         "origin",
         "arrival_time",
-        F.element_at("_lines", 1).alias("_first"),
+        "_first",
         F.posexplode("_lines").alias("_pos", "line"),
     )
     return exploded.filter(F.trim("line") != "").select(

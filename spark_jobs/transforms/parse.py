@@ -11,14 +11,13 @@ cannot be trusted keep a ``quarantine_reason`` (checked in this order): ``field_
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.schemas import (
-    ADDRESS_COLUMNS,
     DEFAULT_FORMAT,
     FIELDS,
     FIELDS_BY_NAME,
@@ -26,6 +25,7 @@ from spark_jobs.schemas import (
     PORT_COLUMNS,
     PROVENANCE_COLUMNS,
     FlowField,
+    FormatError,
     parse_format_string,
 )
 from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
@@ -39,7 +39,6 @@ _DIGITS_RE = r"^[0-9]{1,19}$"
 _EPOCH_RE = r"^[0-9]{1,11}$"
 _TOKENS = "_tokens"
 _HEADER = "_header"
-_CANON = "_canon"
 EXTRA_COLUMNS: tuple[str, ...] = ("quarantine_reason", "quarantine_detail", "line")
 PARSED_COLUMNS: tuple[str, ...] = (*PARSED_FLOW_SCHEMA.names, *EXTRA_COLUMNS)
 
@@ -159,18 +158,6 @@ def _parse(staged_df: DataFrame, layout: _Layout) -> DataFrame:
             for f in FIELDS
         ),
     )
-    # One lambda formats all addresses: the canonical-text expression is large, and written
-    # once per address column it made plans take tens of seconds to compile.
-    # A valid dotted quad (no leading zeros) is already canonical and needs no lambda
-    # (IPv6 text has no '.'; so a valid address with a '.' is a dotted quad.)
-    key_cols = [F.col(f"{c}_key") for c in ADDRESS_COLUMNS]
-    needs = [
-        k.isNotNull() & ~F.col(f"_s_{c}").contains(".")
-        for c, k in zip(ADDRESS_COLUMNS, key_cols, strict=True)
-    ]
-    has_v6 = functools.reduce(lambda a, b: a | b, needs, F.lit(False))
-    v6_text = F.transform(F.array(*key_cols), to_canonical_ip)
-    typed_df = typed_df.withColumn(_CANON, F.when(has_v6, v6_text))
     checks = _checks(FIELDS)
     reason = F.when(~F.col("_count_ok"), F.lit("field_count")).when(
         F.col("_extra").isNotNull(), F.lit("unknown_field")
@@ -193,9 +180,9 @@ def _final_columns() -> list[Column]:
     cols: list[Column] = []
     for f in FIELDS:
         if f.kind == "address":
+            # A valid dotted quad (no leading zeros) is already canonical; IPv6 is rewritten.
             key = F.col(f"{f.column}_key")
-            v6 = F.col(_CANON).getItem(ADDRESS_COLUMNS.index(f.column))
-            text = F.when(F.col(_s(f)).contains("."), F.col(_s(f))).otherwise(v6)
+            text = F.when(F.col(_s(f)).contains("."), F.col(_s(f))).otherwise(to_canonical_ip(key))
             cols.append(F.when(key.isNotNull(), text).alias(f.column))
         else:
             cols.append(F.col(f.column).cast(f.spark_type).alias(f.column))
@@ -274,6 +261,30 @@ def parse_flow_lines_with_header(lines_df: DataFrame) -> DataFrame:
         extra_check=F.when(unknown != "", F.concat(F.lit("unknown fields: "), unknown)),
     )
     return _parse(staged, layout)
+
+
+def parse_flow_lines_by_format(lines_df: DataFrame, headers: Sequence[str]) -> DataFrame:
+    """Like :func:`parse_flow_lines_with_header`, faster when the batch's distinct headers
+    are known: lines with one of ``headers`` are parsed with that fixed layout (no per-row
+    header lookups), any other line by the per-row path. Same rows, same columns.
+
+    Args:
+        lines_df: as for :func:`parse_flow_lines_with_header`.
+        headers: distinct ``log_format`` values (the caller reads them from the batch); a
+            header that is not a valid format is left to the per-row path, which quarantines.
+    """
+    usable = []
+    for header in dict.fromkeys(headers):
+        try:
+            parse_format_string(header)
+        except FormatError:
+            continue
+        usable.append(header)
+    fmt = F.col("log_format")
+    parts = [parse_flow_lines(lines_df.where(fmt == h), h) for h in usable]
+    others = lines_df.where(~fmt.isin(*usable)) if usable else lines_df
+    parts.append(parse_flow_lines_with_header(others))
+    return functools.reduce(lambda a, b: a.unionByName(b), parts)
 
 
 def filter_valid_flows(parsed_df: DataFrame) -> DataFrame:

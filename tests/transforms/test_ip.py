@@ -85,3 +85,40 @@ def test_prefix_key_matches_cidr_key(spark, cidr, ip, inside):
 def test_prefix_len_out_of_range_is_rejected():
     with pytest.raises(ValueError):
         ip_prefix_key(F.col("x"), 129)
+
+
+def _random_ipv6_texts(n: int, seed: int = 7) -> list[str]:
+    """Addresses rich in zero runs, written compressed, exploded, upper-case and padded."""
+    import ipaddress
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        groups = [rng.choice([0, 0, 0, 1, 0xDB8, rng.randrange(0x10000)]) for _ in range(8)]
+        addr = ipaddress.IPv6Address(b"".join(g.to_bytes(2, "big") for g in groups))
+        style = rng.randrange(4)
+        if style == 0:
+            out.append(str(addr))
+        elif style == 1:
+            out.append(addr.exploded)
+        elif style == 2:
+            out.append(":".join(f"{g:x}" for g in groups))
+        else:
+            out.append(str(addr).upper())
+    return out
+
+
+def test_ipv6_key_and_text_agree_with_ipaddress_on_many_addresses(spark):
+    texts = _random_ipv6_texts(400)
+    bad = ["1:2:3:4:5:6:7:8:9", ":1:2::", "1::2::3", "12345::1", "1:2", ":::", "1:2:3:4:5:6:7"]
+    df = spark.createDataFrame([(t,) for t in texts + bad], "ip string")
+    out = df.select("ip", to_ip_key(F.col("ip")).alias("k")).select(
+        "ip", "k", to_canonical_ip(F.col("k")).alias("t")
+    )
+    got = {r.ip: (r.k, r.t) for r in out.collect()}
+    assert got == {t: (ip_key_py(t), canonical_ip_py(t)) for t in texts + bad}
+    assert all(got[b] == (None, None) for b in bad)
+    # Embedded-IPv4 text is not a flow-log form: rejected (documented), unlike ipaddress.
+    mapped = df.sparkSession.createDataFrame([("::ffff:1.2.3.4",)], "ip string")
+    assert mapped.select(to_ip_key(F.col("ip"))).first()[0] is None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
 
@@ -28,6 +28,7 @@ from spark_jobs.transforms.ip import canonical_ip_py, ip_key_py
 from spark_jobs.transforms.parse import (
     filter_valid_flows,
     parse_flow_lines,
+    parse_flow_lines_by_format,
     parse_flow_lines_with_header,
     to_quarantine_rows,
 )
@@ -353,6 +354,41 @@ def test_header_mode_uses_each_rows_own_format(spark: SparkSession) -> None:
         "5": ("10.0.0.1", None, None, True, "unknown_field"),
         "6": (None, None, None, False, None),
     }
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["srcaddr dstport", "${dstport} ${srcaddr} ${protocol}", "dstport srcaddr protocol",
+         "srcaddr dst-ip", "srcaddr log-status"],
+        ["srcaddr dstport"],  # the others go through the per-row path
+        [],
+    ],
+)  # fmt: skip
+def test_header_mode_with_known_headers_gives_the_same_rows(
+    spark: SparkSession, headers: list[str]
+) -> None:
+    rows = [
+        (ORIGIN, "2", 0, ARRIVAL, "10.0.0.1 22", "srcaddr dstport"),
+        (ORIGIN, "3", 0, ARRIVAL, "22 10.0.0.1 17", "${dstport} ${srcaddr} ${protocol}"),
+        (ORIGIN, "4", 0, ARRIVAL, "22 10.0.0.1", "dstport srcaddr protocol"),
+        (ORIGIN, "5", 0, ARRIVAL, "10.0.0.1 x", "srcaddr dst-ip"),
+        (ORIGIN, "6", 0, ARRIVAL, "- NODATA", "srcaddr log-status"),
+        (ORIGIN, "7", 0, ARRIVAL, "2001:DB8::1 443", "srcaddr dstport"),
+    ]
+    schema = StructType([*LINE_SCHEMA.fields, StructField("log_format", StringType())])
+    df = spark.createDataFrame(rows, schema)
+    fast = parse_flow_lines_by_format(df, headers)
+    assert fast.columns == parse_flow_lines_with_header(df).columns
+
+    def key(r: Row) -> str:
+        return r.origin_offset
+
+    assert sorted(fast.collect(), key=key) == sorted(
+        parse_flow_lines_with_header(df).collect(), key=key
+    )
+    got = {r.origin_offset: (r.srcaddr, r.quarantine_reason) for r in fast.collect()}
+    assert got["7"] == ("2001:db8::1", None) and got["5"] == ("10.0.0.1", "unknown_field")
 
 
 # ---- property: random formats round-trip ---------------------------------------------
