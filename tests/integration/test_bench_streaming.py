@@ -43,6 +43,7 @@ def test_stream_bench_tiny(spark: Any, tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads(out.read_text()) == result
     assert result["flow_lines"] >= 1000
     assert result["boto3_drain"]["records"] == result["records"]
+    assert result["boto3_drain_gunzip_json"]["flow_lines"] == result["flow_lines"]
     job = result["dredge_stream"]
     assert job["flow_lines"] == result["flow_lines"]  # the job drained every line
     assert job["flows_final"] == result["flow_lines"]
