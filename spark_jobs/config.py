@@ -100,7 +100,7 @@ class AttributionConfig:
     """Time-correct attribution settings."""
 
     max_pending_minutes: int = 30
-    broadcast_threshold_rows: int = 2_000_000
+    broadcast_threshold_rows: int = 500_000
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def text_file_stage() -> Stage:
             parsed = parse_flow_lines_with_header(lines)
         else:  # a micro-batch: its few distinct headers make fixed layouts (much cheaper)
             headers = [r.log_format for r in lines.select("log_format").distinct().collect()]
-            parsed = parse_flow_lines_by_format(lines, [h for h in headers if h is not None])
+            parsed = parse_flow_lines_by_format(lines, headers)
         return StageResult(
             parsed=parsed,
             bad_records=empty,
@@ -99,6 +99,7 @@ def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
         kafka_options=kafka_client_options(kafka.options),
         dq_sample_fraction=cfg.quality.sample_fraction,
         dq_min_attributed_share=cfg.quality.min_attributed_share,
+        broadcast_max_rows=cfg.attribution.broadcast_threshold_rows,
     )
 
 

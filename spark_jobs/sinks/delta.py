@@ -77,6 +77,7 @@ class BatchPlan:
     pending_version: int
     freshness: str | None
     now: str
+    broadcast_owners: bool = False  # ownership small enough to broadcast to every task
 
     @property
     def freshness_time(self) -> datetime | None:

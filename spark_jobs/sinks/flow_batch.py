@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -66,6 +67,7 @@ class BatchTargets:
     kafka_options: dict[str, str] = field(default_factory=dict)
     dq_sample_fraction: float = 0.0
     dq_min_attributed_share: float = 0.5
+    broadcast_max_rows: int = 500_000
 
 
 @dataclass
@@ -81,9 +83,12 @@ class FlowBatchWriter:
 
         def make(bid: int) -> delta.BatchPlan:
             fresh = read_freshness(spark, t.ownership)  # before the version: conservative
+            version = delta.table_version(spark, t.ownership)
+            rows = delta.read_version(spark, t.ownership, version).count()  # from Delta stats
             return delta.BatchPlan(
                 batch_id=bid,
-                ownership_version=delta.table_version(spark, t.ownership),
+                broadcast_owners=rows <= t.broadcast_max_rows,
+                ownership_version=version,
                 pending_version=delta.table_version(spark, t.pending),
                 freshness=fresh.isoformat() if fresh else None,
                 now=datetime.now(UTC).isoformat(),
@@ -93,18 +98,58 @@ class FlowBatchWriter:
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        clock = _PhaseClock()
         spark = batch_df.sparkSession
         t = self.targets
-        plan = self._plan(spark, batch_id)
-        staged = self.stage(batch_df, lambda df: df.persist())
-        parsed = staged.parsed.persist()
-        counts = _stage_counts(staged, parsed)
+        with clock("plan"):
+            plan = self._plan(spark, batch_id)
+        with clock("stage"):
+            staged = self.stage(batch_df, lambda df: df.persist())
+            parsed = staged.parsed.persist()
+            counts = _stage_counts(staged, parsed)
         if counts["quarantined"]:
-            quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
-            delta.write_batch(
-                quarantine.select(*QUARANTINE_SCHEMA.names), t.quarantine, app_id=t.app_id,
-                batch_id=batch_id,
-            )  # fmt: skip
+            with clock("quarantine"):
+                quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
+                delta.write_batch(
+                    quarantine.select(*QUARANTINE_SCHEMA.names), t.quarantine, app_id=t.app_id,
+                    batch_id=batch_id,
+                )  # fmt: skip
+        with clock("attribute"):
+            enriched = self._attribute(spark, parsed, plan).persist()
+            counts.update(_enriched_counts(enriched))
+        final = to_enriched_rows(enriched.where(~F.col("is_pending")))
+        if counts["flows_final"]:
+            with clock("delta"):
+                delta.write_batch(
+                    final, t.enriched, app_id=t.app_id, batch_id=batch_id,
+                    partition_by=("event_date", "event_hour"),
+                )  # fmt: skip
+        published = skipped = 0
+        if t.kafka_bootstrap and t.kafka_topic and counts["flows_final"]:
+            with clock("kafka"):
+                published, skipped = publish_batch(
+                    to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap,
+                    topic=t.kafka_topic, app_id=t.app_id, tasks=t.kafka_tasks,
+                    options=t.kafka_options,
+                )  # fmt: skip
+        with clock("quality"):
+            quality = self._quality(final) if counts["flows_final"] else None
+        if counts["flows_pending"] or counts["held_in"]:
+            with clock("pending"):
+                still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
+                delta.write_batch(
+                    still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
+                    mode="overwrite",
+                )  # fmt: skip
+        for df in (enriched, parsed, *staged.cached):
+            df.unpersist()
+        self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
+
+    def _attribute(
+        self, spark: SparkSession, parsed: DataFrame, plan: delta.BatchPlan
+    ) -> DataFrame:
+        """This batch's valid flows plus the held (pending) ones, attributed as of ``plan``."""
+        t = self.targets
         owners = delta.read_version(spark, t.ownership, plan.ownership_version)
         if "last_seen" not in owners.columns:
             owners = owners.withColumn("last_seen", F.lit(None).cast("timestamp"))
@@ -116,39 +161,14 @@ class FlowBatchWriter:
             .withColumn("_held", F.lit(False))
             .unionByName(held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held")))
         )
-        enriched = with_attribution(
+        return with_attribution(
             flows,
             owners,
             labels,
             freshness=plan.freshness_time,
             prefix_lengths=lengths,
-            broadcast_owners=False,
+            broadcast_owners=plan.broadcast_owners,
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
-        enriched = enriched.persist()
-        counts.update(_enriched_counts(enriched))
-        final = to_enriched_rows(enriched.where(~F.col("is_pending")))
-        if counts["flows_final"]:
-            delta.write_batch(
-                final, t.enriched, app_id=t.app_id, batch_id=batch_id,
-                partition_by=("event_date", "event_hour"),
-            )  # fmt: skip
-        published = skipped = 0
-        if t.kafka_bootstrap and t.kafka_topic and counts["flows_final"]:
-            published, skipped = publish_batch(
-                to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap,
-                topic=t.kafka_topic, app_id=t.app_id, tasks=t.kafka_tasks,
-                options=t.kafka_options,
-            )  # fmt: skip
-        quality = self._quality(final) if counts["flows_final"] else None
-        if counts["flows_pending"] or counts["held_in"]:
-            still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
-            delta.write_batch(
-                still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
-                mode="overwrite",
-            )  # fmt: skip
-        for df in (enriched, parsed, *staged.cached):
-            df.unpersist()
-        self._report(batch_id, started, counts, published, skipped, quality)
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is
@@ -171,6 +191,7 @@ class FlowBatchWriter:
         published: int,
         skipped: int,
         quality: dict[str, object] | None = None,
+        phases: dict[str, float] | None = None,
     ) -> None:
         final = counts["flows_final"]
         duration = round(time.monotonic() - started, 3)
@@ -187,9 +208,27 @@ class FlowBatchWriter:
         }
         if quality is not None:
             metrics["quality"] = quality
+        if phases:
+            metrics["phase_s"] = phases
         self.metrics.append(metrics)
         log.info(json.dumps(metrics))
         print(json.dumps({"dredge_batch": metrics}), flush=True)
+
+
+class _PhaseClock:
+    """Seconds spent per named phase of a batch (reported in the batch metrics)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - began
+            self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
 
 
 def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:

@@ -134,46 +134,53 @@ def _checks(fields: tuple[FlowField, ...]) -> list[tuple[str, Column, Column]]:
     ]
 
 
-def _parse(staged_df: DataFrame, layout: _Layout) -> DataFrame:
+def _raw_columns(layout: _Layout) -> tuple[Column, ...]:
     texts = []
     for f in FIELDS:
         token = layout.token_of(f.name)
         text = F.lit(None).cast("string") if token is None else F.when(token != MISSING, token)
         texts.append(text.alias(_s(f)))
-    raw_df = staged_df.select(
-        *PROVENANCE_COLUMNS,
-        "line",
+    extra = layout.extra_check if layout.extra_check is not None else F.lit(None).cast("string")
+    return (
+        *(F.col(c) for c in PROVENANCE_COLUMNS),
+        F.col("line"),
         layout.count_ok.alias("_count_ok"),
         layout.count_detail.alias("_count_detail"),
-        (
-            layout.extra_check if layout.extra_check is not None else F.lit(None).cast("string")
-        ).alias("_extra"),
+        extra.alias("_extra"),
         layout.present("log-status").alias("_has_status"),
         *texts,
     )
-    typed_df = raw_df.select(
-        "*",
-        *(
-            _typed(f, F.col(_s(f))).alias(f"{f.column}_key" if f.kind == "address" else f.column)
-            for f in FIELDS
-        ),
+
+
+# The column expressions are built once per layout and reused: they only name columns, and
+# building them (thousands of JVM calls) cost more than a whole small micro-batch.
+@functools.cache
+def _typed_and_final_columns() -> tuple[tuple[Column, ...], tuple[Column, ...]]:
+    typed = tuple(
+        _typed(f, F.col(_s(f))).alias(f"{f.column}_key" if f.kind == "address" else f.column)
+        for f in FIELDS
     )
-    checks = _checks(FIELDS)
     reason = F.when(~F.col("_count_ok"), F.lit("field_count")).when(
         F.col("_extra").isNotNull(), F.lit("unknown_field")
     )
     detail = F.when(~F.col("_count_ok"), F.col("_count_detail")).when(
         F.col("_extra").isNotNull(), F.col("_extra")
     )
-    for code, failing, why in checks:
+    for code, failing, why in _checks(FIELDS):
         reason = reason.when(failing, F.lit(code))
         detail = detail.when(failing, why)
-    return typed_df.select(
+    final = (
         *_final_columns(),
         reason.alias("quarantine_reason"),
         detail.alias("quarantine_detail"),
-        "line",
+        F.col("line"),
     )
+    return typed, final
+
+
+def _parse(staged_df: DataFrame, raw_columns: tuple[Column, ...]) -> DataFrame:
+    typed, final = _typed_and_final_columns()
+    return staged_df.select(*raw_columns).select("*", *typed).select(*final)
 
 
 def _final_columns() -> list[Column]:
@@ -212,6 +219,12 @@ def parse_flow_lines(lines_df: DataFrame, log_format: str | None = None) -> Data
         FormatError: the format string names an unknown field (raised when building the plan).
     """
     names = parse_format_string(log_format or DEFAULT_FORMAT)
+    tokens, raw = _fixed_columns(names)
+    return _parse(lines_df.withColumn(_TOKENS, tokens), raw)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_columns(names: tuple[str, ...]) -> tuple[Column, tuple[Column, ...]]:
     index = {name: i + 1 for i, name in enumerate(names)}
     tokens = F.col(_TOKENS)
 
@@ -226,7 +239,7 @@ def parse_flow_lines(lines_df: DataFrame, log_format: str | None = None) -> Data
             F.lit(f"expected {len(names)} fields, got "), F.size(tokens).cast("string")
         ),
     )
-    return _parse(lines_df.withColumn(_TOKENS, _split(F.col("line"))), layout)
+    return _split(F.col("line")), _raw_columns(layout)
 
 
 def parse_flow_lines_with_header(lines_df: DataFrame) -> DataFrame:
@@ -236,11 +249,17 @@ def parse_flow_lines_with_header(lines_df: DataFrame) -> DataFrame:
     ``${...}`` tokens) and the provenance columns. A header naming a field this catalog does
     not know quarantines its lines with ``unknown_field``.
     """
+    tokens, header, raw = _header_columns()
+    staged = lines_df.withColumn(_TOKENS, tokens).withColumn(_HEADER, header)
+    return _parse(staged, raw)
+
+
+@functools.cache
+def _header_columns() -> tuple[Column, Column, tuple[Column, ...]]:
     known = F.array(*(F.lit(n) for n in FIELDS_BY_NAME))
     header = F.transform(
         _split(F.col("log_format")), lambda t: F.regexp_replace(t, r"^\$\{|\}$", "")
     )
-    staged = lines_df.withColumn(_TOKENS, _split(F.col("line"))).withColumn(_HEADER, header)
     tokens, hdr = F.col(_TOKENS), F.col(_HEADER)
 
     def token_of(name: str) -> Column:
@@ -260,21 +279,25 @@ def parse_flow_lines_with_header(lines_df: DataFrame) -> DataFrame:
         ),
         extra_check=F.when(unknown != "", F.concat(F.lit("unknown fields: "), unknown)),
     )
-    return _parse(staged, layout)
+    return _split(F.col("line")), header, _raw_columns(layout)
 
 
-def parse_flow_lines_by_format(lines_df: DataFrame, headers: Sequence[str]) -> DataFrame:
+def parse_flow_lines_by_format(lines_df: DataFrame, headers: Sequence[str | None]) -> DataFrame:
     """Like :func:`parse_flow_lines_with_header`, faster when the batch's distinct headers
     are known: lines with one of ``headers`` are parsed with that fixed layout (no per-row
     header lookups), any other line by the per-row path. Same rows, same columns.
 
     Args:
         lines_df: as for :func:`parse_flow_lines_with_header`.
-        headers: distinct ``log_format`` values (the caller reads them from the batch); a
-            header that is not a valid format is left to the per-row path, which quarantines.
+        headers: *all* distinct ``log_format`` values of ``lines_df`` (the caller reads them
+            from the batch); a header that is not a valid format is left to the per-row path,
+            which quarantines its lines. Every distinct value must be listed: when all listed
+            headers are valid, no per-row path is built and unlisted lines are not parsed.
     """
     usable = []
     for header in dict.fromkeys(headers):
+        if header is None:
+            continue
         try:
             parse_format_string(header)
         except FormatError:
@@ -282,8 +305,11 @@ def parse_flow_lines_by_format(lines_df: DataFrame, headers: Sequence[str]) -> D
         usable.append(header)
     fmt = F.col("log_format")
     parts = [parse_flow_lines(lines_df.where(fmt == h), h) for h in usable]
-    others = lines_df.where(~fmt.isin(*usable)) if usable else lines_df
-    parts.append(parse_flow_lines_with_header(others))
+    if not usable:
+        return parse_flow_lines_with_header(lines_df)
+    if len(usable) < len(set(headers)) or None in headers:
+        listed = F.coalesce(fmt.isin(*usable), F.lit(False))
+        parts.append(parse_flow_lines_with_header(lines_df.where(~listed)))
     return functools.reduce(lambda a, b: a.unionByName(b), parts)
 
 

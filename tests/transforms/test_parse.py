@@ -361,8 +361,9 @@ def test_header_mode_uses_each_rows_own_format(spark: SparkSession) -> None:
     [
         ["srcaddr dstport", "${dstport} ${srcaddr} ${protocol}", "dstport srcaddr protocol",
          "srcaddr dst-ip", "srcaddr log-status"],
-        ["srcaddr dstport"],  # the others go through the per-row path
-        [],
+        ["srcaddr dstport", "${dstport} ${srcaddr} ${protocol}", "dstport srcaddr protocol",
+         "srcaddr dst-ip", "srcaddr log-status", None],
+        ["srcaddr dstport", None],  # a null header: the rest go through the per-row path
     ],
 )  # fmt: skip
 def test_header_mode_with_known_headers_gives_the_same_rows(
@@ -375,6 +376,7 @@ def test_header_mode_with_known_headers_gives_the_same_rows(
         (ORIGIN, "5", 0, ARRIVAL, "10.0.0.1 x", "srcaddr dst-ip"),
         (ORIGIN, "6", 0, ARRIVAL, "- NODATA", "srcaddr log-status"),
         (ORIGIN, "7", 0, ARRIVAL, "2001:DB8::1 443", "srcaddr dstport"),
+        (ORIGIN, "8", 0, ARRIVAL, "10.0.0.9 80", None),
     ]
     schema = StructType([*LINE_SCHEMA.fields, StructField("log_format", StringType())])
     df = spark.createDataFrame(rows, schema)
