@@ -33,6 +33,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from bench import git_commit
 from bench.streamkit import (
     ENDPOINT,
     KAFKA,
@@ -232,12 +233,20 @@ def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
         "batches": len(batches),
         "batch_duration_s": percentiles([float(m["duration_s"]) for m in batches]),
         "batch_records_in": percentiles([float(m["records_in"]) for m in batches]),
+        "batch_phase_s_p50": _phase_medians(batches),
         "query_ms_p50": progress_ms(query),
         "flows_pending": sum(int(m["flows_pending"]) for m in metrics),
         "note": "kinesalite ApproximateArrivalTimestamp is millisecond-grained; Delta time is "
         "the commit timestamp of the version that added the row's file",
         "cores": os.cpu_count(),
     }
+
+
+def _phase_medians(batches: list[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds per batch phase (``phase_s``; a phase a batch skipped counts as 0)."""
+    phases = [dict(m.get("phase_s") or {}) for m in batches]
+    names = sorted({name for p in phases for name in p})
+    return {n: round(float(np.median([float(p.get(n, 0.0)) for p in phases])), 3) for n in names}
 
 
 def _cumsum(envelopes: list[Envelope]) -> list[int]:
@@ -253,10 +262,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     local_env()
+    measured = git_commit()
     work = Path(tempfile.mkdtemp(prefix="dredge-bench-latency-"))
     try:
         spark = build_session(config.load("conf/local.yaml").spark)
-        result = measure(spark, work, args.rate, args.seconds, args.shards)
+        result = {**measure(spark, work, args.rate, args.seconds, args.shards), **measured}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

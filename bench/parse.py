@@ -28,6 +28,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bench import git_commit
 from spark_jobs.config import SparkConfig
 from spark_jobs.schemas import KINESIS_RECORD_SCHEMA
 from spark_jobs.session import build_session
@@ -161,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    measured = git_commit()
     spark = build_session(
         SparkConfig(master=args.master, app_name="bench-parse", shuffle_partitions=2)
     )
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
-        report = run(spark, args.lines, args.events_per_record, args.repeat, Path(tmp))
+        report = {**run(spark, args.lines, args.events_per_record, args.repeat, Path(tmp)),
+                  **measured}  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     r = report["results"]

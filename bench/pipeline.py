@@ -23,6 +23,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from bench import git_commit, phase_seconds
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import run_backfill
 from spark_jobs.session import build_session
@@ -80,11 +81,16 @@ def _pad_ownership(spark: SparkSession, path: str, total: int) -> None:
     ).save(path)
 
 
-def _backfill(spark: SparkSession, base: dict[str, Any], root: Path, files: str) -> float:
+def _backfill(spark: SparkSession, base: dict[str, Any], root: Path, files: str) -> dict[str, Any]:
+    """One backfill run: seconds, batches, and seconds per batch phase summed over batches."""
     cfg = config.load("conf/local.yaml", {**base, "paths": {"root": str(root)}})
     started = time.monotonic()
-    run_backfill(spark, cfg, files, "text")
-    return time.monotonic() - started
+    writer = run_backfill(spark, cfg, files, "text")
+    seconds = time.monotonic() - started
+    metrics: list[dict[str, Any]] = list(writer.metrics)
+    return {"seconds": seconds, "batches": len(metrics),
+            "batch_seconds": round(sum(float(m["duration_s"]) for m in metrics), 2),
+            "phase_s": phase_seconds(metrics)}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-kafka", action="store_true")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
+    measured = git_commit()
     work = Path(tempfile.mkdtemp(prefix="dredge-bench-"))
     try:
         sim = work / "sim"
@@ -125,9 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _pad_ownership(spark, own, size)
             base["kafka"]["topic"] = f"bench.{work.name}.{size}"
-            seconds = _backfill(spark, base, root, files)
+            done = _backfill(spark, base, root, files)
+            seconds = done.pop("seconds")
             runs.append({"ownership_intervals": size, "seconds": round(seconds, 2),
-                         "flows_per_s": round(n_lines / seconds)})  # fmt: skip
+                         "flows_per_s": round(n_lines / seconds), **done})  # fmt: skip
         plain_rate = n_lines / plain_s
         first, last = runs[0]["flows_per_s"], runs[-1]["flows_per_s"]
         result = {
@@ -141,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "slowdown_smallest_to_largest_ownership": round(first / last, 3),
             "kafka": not args.no_kafka,
             "cores": os.cpu_count(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+            **measured,
         }
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

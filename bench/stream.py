@@ -25,6 +25,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from bench import git_commit, phase_seconds
 from bench.kinesis import _boto3_drain, _client, _drain
 from bench.streamkit import (
     ENDPOINT,
@@ -107,12 +108,14 @@ def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[st
             "flows_per_s": round(job_rate),
             "batches": len(batches),
             "batch_duration_s": percentiles([float(m["duration_s"]) for m in batches]),
+            "phase_s": phase_seconds(batches),
             "query_ms_p50": progress_ms(query),
             "max_records_per_batch": cfg.source.max_records_per_batch,
         },
         "ratio_vs_boto3": round(job_rate / boto3_rate, 4),
         "ratio_vs_boto3_gunzip_json": round(job_rate * decode_s / decoded, 4),
         "cores": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -124,10 +127,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     local_env()
+    measured = git_commit()
     work = Path(tempfile.mkdtemp(prefix="dredge-bench-stream-"))
     try:
         spark = build_session(config.load("conf/local.yaml").spark)
-        result = measure(spark, work, args.flows, args.shards)
+        result = {**measure(spark, work, args.flows, args.shards), **measured}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
