@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
@@ -78,6 +78,12 @@ class BatchPlan:
     freshness: str | None
     now: str
     broadcast_owners: bool = False  # ownership small enough to broadcast to every task
+    scope_freshness: dict[str, str] = field(default_factory=dict)  # "account/region" -> ISO
+
+    @property
+    def scope_freshness_times(self) -> dict[str, datetime]:
+        """Per-scope freshness as naive UTC datetimes."""
+        return {k: _naive(v) for k, v in self.scope_freshness.items()}
 
     @property
     def freshness_time(self) -> datetime | None:

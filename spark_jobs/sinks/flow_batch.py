@@ -23,7 +23,11 @@ from pyspark.sql import functions as F
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.kafka import publish_batch
-from spark_jobs.sources.ownership import read_freshness
+from spark_jobs.sources.ownership import (
+    freshness_of,
+    read_table_properties,
+    scope_freshness_of,
+)
 from spark_jobs.transforms.enrich import with_attribution, with_expired_pending
 from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
@@ -82,7 +86,9 @@ class FlowBatchWriter:
         t = self.targets
 
         def make(bid: int) -> delta.BatchPlan:
-            fresh = read_freshness(spark, t.ownership)  # before the version: conservative
+            props = read_table_properties(spark, t.ownership) or {}  # before the version:
+            fresh = freshness_of(props)  # conservative (the marker never leads the data)
+            scopes = scope_freshness_of(props)
             version = delta.table_version(spark, t.ownership)
             rows = delta.read_version(spark, t.ownership, version).count()  # from Delta stats
             return delta.BatchPlan(
@@ -91,6 +97,7 @@ class FlowBatchWriter:
                 ownership_version=version,
                 pending_version=delta.table_version(spark, t.pending),
                 freshness=fresh.isoformat() if fresh else None,
+                scope_freshness={k: v.isoformat() for k, v in scopes.items()},
                 now=datetime.now(UTC).isoformat(),
             )
 
@@ -168,6 +175,7 @@ class FlowBatchWriter:
             freshness=plan.freshness_time,
             prefix_lengths=lengths,
             broadcast_owners=plan.broadcast_owners,
+            scope_freshness=plan.scope_freshness_times,
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:

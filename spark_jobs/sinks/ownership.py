@@ -8,6 +8,7 @@ re-plans the same observation to an empty change set before moving the marker on
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +20,12 @@ from pyspark.sql import functions as F
 from spark_jobs.sources.ownership import (
     FAILED_SCOPES_PROPERTY,
     FRESHNESS_PROPERTY,
+    SCOPE_FRESHNESS_PROPERTY,
     format_time,
-    read_freshness,
+    freshness_of,
     read_ownership,
+    read_table_properties,
+    scope_freshness_of,
 )
 from spark_jobs.transforms.ownership import (
     ACTION_CLOSE,
@@ -98,15 +102,26 @@ def merge_changes(spark: SparkSession, path: str, changes_df: DataFrame) -> tupl
     return int(metrics.get("numTargetRowsUpdated", 0)), int(metrics.get("numTargetRowsInserted", 0))
 
 
-def record_freshness(spark: SparkSession, path: str, obs: Observation) -> None:
-    """Store the observation time (and the scopes that failed in it) as table properties."""
+def record_freshness(
+    spark: SparkSession, path: str, obs: Observation, scopes: dict[str, datetime] | None = None
+) -> None:
+    """Store the observation time, the time of each scope it covered (merged into ``scopes``,
+    the per-scope times before it) and the scopes that failed in it, as table properties."""
     failed = ",".join(f"{a}/{r}" for (a, r), _ in obs.failed)
+    merged = dict(scopes or {})
+    merged.update({f"{a}/{r}": obs.observed_at for a, r in obs.scopes})
+    per_scope = json.dumps({k: format_time(v) for k, v in sorted(merged.items())})
     quoted = path.replace("`", "``")
     spark.sql(
         f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ("
         f"'{FRESHNESS_PROPERTY}' = '{format_time(obs.observed_at)}', "
-        f"'{FAILED_SCOPES_PROPERTY}' = '{failed}')"
+        f"'{SCOPE_FRESHNESS_PROPERTY}' = '{_sql_quote(per_scope)}', "
+        f"'{FAILED_SCOPES_PROPERTY}' = '{_sql_quote(failed)}')"
     )
+
+
+def _sql_quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def apply_observation(spark: SparkSession, path: str, obs: Observation) -> ApplyResult:
@@ -116,7 +131,9 @@ def apply_observation(spark: SparkSession, path: str, obs: Observation) -> Apply
         StaleObservationError: the observation is older than the table's freshness.
     """
     ensure_ownership_table(spark, path)
-    freshness = read_freshness(spark, path)
+    props = read_table_properties(spark, path) or {}
+    freshness = freshness_of(props)
+    scopes = scope_freshness_of(props)
     if not check_not_stale(obs.observed_at, freshness, obs.label):
         log.info("observation %s at %s already applied: no-op", obs.label, obs.observed_at)
         return ApplyResult(obs.observed_at, 0, 0, skipped=True)
@@ -127,9 +144,10 @@ def apply_observation(spark: SparkSession, path: str, obs: Observation) -> Apply
         scopes_df,
         obs.observed_at,
         previous_at=freshness,
+        scope_previous=scopes,
     )
     closed, opened = merge_changes(spark, path, changes_df)
-    record_freshness(spark, path, obs)
+    record_freshness(spark, path, obs, scopes)
     log.info(
         "applied %s at %s: %d closed, %d opened, %d scopes covered, %d failed",
         obs.label,

@@ -27,6 +27,7 @@ from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNER_COLUMNS, Ob
 
 FRESHNESS_PROPERTY = "dredge.freshness"
 FAILED_SCOPES_PROPERTY = "dredge.failed_scopes"
+SCOPE_FRESHNESS_PROPERTY = "dredge.scope_freshness"  # JSON {"account/region": ISO time}
 SNAPSHOT_FIELDS = ("observed_at", "account_id", "region", "ip", *OWNER_COLUMNS)
 _SNAPSHOT_SCHEMA = T.StructType(
     [T.StructField(c, T.StringType()) for c in dict.fromkeys(SNAPSHOT_FIELDS)]
@@ -71,9 +72,24 @@ def format_time(value: datetime) -> str:
 
 def read_freshness(spark: SparkSession, path: str) -> datetime | None:
     """Time of the latest observation applied to the ownership table (UTC), None if never."""
-    props = read_table_properties(spark, path)
-    value = (props or {}).get(FRESHNESS_PROPERTY)
+    return freshness_of(read_table_properties(spark, path) or {})
+
+
+def freshness_of(props: dict[str, str]) -> datetime | None:
+    """The freshness in a table-property dict (see :func:`read_table_properties`)."""
+    value = props.get(FRESHNESS_PROPERTY)
     return parse_time(value) if value else None
+
+
+def scope_freshness_of(props: dict[str, str]) -> dict[str, datetime]:
+    """Per scope (``"account/region"``), the latest observation that covered it."""
+    text = props.get(SCOPE_FRESHNESS_PROPERTY)
+    return {k: parse_time(v) for k, v in json.loads(text).items()} if text else {}
+
+
+def read_scope_freshness(spark: SparkSession, path: str) -> dict[str, datetime]:
+    """:func:`scope_freshness_of` of the ownership table at ``path`` ({} if none)."""
+    return scope_freshness_of(read_table_properties(spark, path) or {})
 
 
 # ---- snapshot files ---------------------------------------------------------------------------

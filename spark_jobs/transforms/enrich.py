@@ -22,7 +22,7 @@ broadcast equality join per distinct prefix length - no nested loop, no Python U
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
@@ -30,6 +30,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from spark_jobs.transforms.ip import ip_prefix_key
+from spark_jobs.transforms.ownership import scope_key, scope_time_map
+from spark_jobs.transforms.timelit import utc_lit
 
 ATTRIBUTED = "attributed"
 PENDING = "pending"
@@ -57,7 +59,7 @@ def side_key(side: str) -> Column:
     return F.coalesce(F.col(f"pkt_{side}addr_key"), F.col(f"{side}addr_key"))
 
 
-def _owner_struct(owners_df: DataFrame, side: str) -> DataFrame:
+def _owner_struct(owners_df: DataFrame, side: str, scope_fresh: Column) -> DataFrame:
     cols = [F.col(c).alias(c) for c in OWNER_FIELDS.values()]
     return owners_df.select(
         F.col("ip_key").alias(f"_{side}_o_key"),
@@ -65,12 +67,15 @@ def _owner_struct(owners_df: DataFrame, side: str) -> DataFrame:
         F.coalesce(F.col("valid_to"), F.lit(FAR_FUTURE).cast("timestamp")).alias(f"_{side}_o_to"),
         F.col("valid_to").isNull().alias(f"_{side}_o_open"),
         F.col("last_seen").alias(f"_{side}_o_seen"),
+        scope_fresh.alias(f"_{side}_o_fresh"),
         F.struct(*cols).alias(f"_{side}_owner"),
     )
 
 
-def _join_owner(flows_df: DataFrame, owners_df: DataFrame, side: str, broadcast: bool) -> DataFrame:
-    right = _owner_struct(owners_df, side)
+def _join_owner(
+    flows_df: DataFrame, owners_df: DataFrame, side: str, broadcast: bool, scope_fresh: Column
+) -> DataFrame:
+    right = _owner_struct(owners_df, side, scope_fresh)
     right = F.broadcast(right) if broadcast else right
     cond = (
         (F.col(f"_{side}_o_key") == side_key(side))
@@ -84,15 +89,16 @@ def _side_status(side: str, freshness: datetime | None) -> Column:
     start = F.col("start_time")
     if freshness is None:
         return F.lit(PENDING)
-    fresh = F.lit(freshness).cast("timestamp")
-    confirmed = (
-        F.col(f"_{side}_o_open")
-        | F.col(f"_{side}_o_seen").isNull()
-        | (start <= F.col(f"_{side}_o_seen"))
-    )
+    fresh = utc_lit(freshness)
+    is_open = F.col(f"_{side}_o_open")
+    confirmed = is_open | F.col(f"_{side}_o_seen").isNull() | (start <= F.col(f"_{side}_o_seen"))
+    # An open interval is only as current as the last observation of *its* scope: a newer
+    # observation of another account/region says nothing about it.
+    scope_behind = is_open & (start >= F.col(f"_{side}_o_fresh"))
     return (
         F.when(side_key(side).isNull(), F.lit(UNATTRIBUTED))
         .when(start.isNull() | (start >= fresh), F.lit(PENDING))
+        .when(F.col(f"_{side}_o_key").isNotNull() & scope_behind, F.lit(PENDING))
         .when(F.col(f"_{side}_o_key").isNotNull() & confirmed, F.lit(ATTRIBUTED))
         .otherwise(F.lit(UNATTRIBUTED))
     )
@@ -151,6 +157,7 @@ def with_attribution(
     freshness: datetime | None,
     prefix_lengths: Sequence[int],
     broadcast_owners: bool = True,
+    scope_freshness: Mapping[str, datetime] | None = None,
 ) -> DataFrame:
     """Attribute both sides of each parsed flow.
 
@@ -161,10 +168,18 @@ def with_attribution(
     Adds per side (``src_``/``dst_``): ``attribution_status``, ``app``, ``cluster``,
     ``account``, ``region``, ``az``, ``vpc``, ``kind``, ``resource``, ``label``; and
     ``cross_region``, ``cross_az``, ``is_duplicate_view``, ``is_pending``.
+
+    ``freshness`` is the latest observation applied; ``scope_freshness`` (``"account/region"``
+    -> time, see :func:`~spark_jobs.transforms.ownership.scope_key`) the latest per scope: an
+    open interval of a scope last observed before the flow is pending, not attributed.
     """
+    scope_fresh = F.lit(None).cast("timestamp")
+    if scope_freshness:
+        by_scope = scope_time_map(scope_freshness)[scope_key(F.col("account_id"), F.col("region"))]
+        scope_fresh = by_scope
     staged = flows_df
     for side in SIDES:
-        staged = _join_owner(staged, owners_df, side, broadcast_owners)
+        staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
         staged = _join_labels(staged, labels_df, side, prefix_lengths)
     side_cols = [c for side in SIDES for c in _side_columns(side, freshness)]
     helper_cols = [c for c in staged.columns if c.startswith("_src_") or c.startswith("_dst_")]
@@ -218,7 +233,7 @@ def with_expired_pending(df: DataFrame, now: datetime, max_wait_minutes: int) ->
     """Turn sides that have been pending longer than ``max_wait_minutes`` (by
     ``arrival_time``) into unattributed, keeping their CIDR fallback empty: after the wait the
     owner is given up on, never guessed. Needs the columns :func:`with_attribution` adds."""
-    deadline = F.lit(now).cast("timestamp") - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
+    deadline = utc_lit(now) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
     expired = F.col("arrival_time") < deadline
     updates = {
         f"{side}_attribution_status": F.when(

@@ -17,6 +17,7 @@ which is what makes re-runs and a lagging freshness marker safe.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
+from spark_jobs.transforms.timelit import utc_lit
 
 OWNER_COLUMNS: tuple[str, ...] = (
     "app",
@@ -143,12 +145,26 @@ def _change(
     )
 
 
+def scope_key(account_id: Column, region: Column) -> Column:
+    """``"account/region"``: how per-scope times are keyed (see :func:`scope_time_map`)."""
+    return F.concat_ws("/", account_id, region)
+
+
+def scope_time_map(times: Mapping[str, datetime]) -> Column:
+    """A literal map column ``"account/region"`` -> timestamp (UTC)."""
+    pairs: list[Column] = []
+    for key, at in sorted(times.items()):
+        pairs += [F.lit(key), utc_lit(at)]
+    return F.create_map(*pairs)
+
+
 def plan_ownership_changes(
     open_df: DataFrame,
     observed_df: DataFrame,
     scopes_df: DataFrame,
     observed_at: datetime,
     previous_at: datetime | None = None,
+    scope_previous: Mapping[str, datetime] | None = None,
 ) -> DataFrame:
     """The SCD2 change set that brings the open intervals in line with an observation.
 
@@ -160,12 +176,15 @@ def plan_ownership_changes(
         previous_at: the previous observation applied (the table's freshness before this one):
             a closed interval's ``last_seen`` - its owner was still there then. None (no
             previous observation) falls back to the interval's ``valid_from``.
+        scope_previous: per scope (``"account/region"``, see :func:`scope_key`), the previous
+            observation that covered it; preferred over ``previous_at`` for the intervals of
+            that scope (another scope's newer observation says nothing about this one).
 
     Returns:
         Rows in the table schema plus ``action`` (``'close'``: an existing open interval, keyed
         by ``ip_key`` + ``valid_from``, with its new ``valid_to``; ``'open'``: a new interval).
     """
-    at = F.lit(observed_at)
+    at = utc_lit(observed_at)
     old = open_df.filter(F.col("valid_to").isNull()).select(
         *[F.col(c).alias(f"o_{c}") for c in OWNERSHIP_COLUMNS[:-1]]
     )
@@ -183,8 +202,13 @@ def plan_ownership_changes(
     has_old, has_new = F.col("o_ip_key").isNotNull(), F.col("n_ip_key").isNotNull()
     is_covered = F.coalesce(F.col("is_covered"), F.lit(False))
     same = _same_owner()
-    seen = F.greatest(F.col("o_valid_from"), F.lit(previous_at).cast("timestamp"))
-    seen = seen if previous_at is not None else F.col("o_valid_from")
+    previous = utc_lit(previous_at)
+    if scope_previous:
+        by_scope = scope_time_map(scope_previous)[
+            scope_key(F.col("o_account_id"), F.col("o_region"))
+        ]
+        previous = F.coalesce(by_scope, previous)
+    seen = F.coalesce(F.greatest(F.col("o_valid_from"), previous), F.col("o_valid_from"))
     is_close = has_old & F.when(has_new, ~same).otherwise(is_covered)
     is_open = has_new & (~has_old | ~same)
     changes = F.array(

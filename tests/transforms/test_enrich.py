@@ -134,6 +134,10 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def enriched(spark):
+    return _attribute(spark)
+
+
+def _attribute(spark, **kwargs):
     flows = spark.createDataFrame(
         [(c[0], c[1], c[2], c[3], t(c[4]), t(c[4] + 2), "eni-src", None) for c in CASES], FLOW_COLS
     ).select(
@@ -155,7 +159,24 @@ def enriched(spark):
         "region string, label string",
     )
     lengths = sorted({r[1] for r in label_rows})
-    return with_attribution(flows, owners, labels, freshness=FRESH, prefix_lengths=lengths)
+    return with_attribution(
+        flows, owners, labels, freshness=FRESH, prefix_lengths=lengths, **kwargs
+    )
+
+
+def test_open_interval_of_a_scope_observed_before_the_flow_is_pending(spark):
+    # eu-west-1 (db's scope) was last observed at minute 4; us-east-1 is fresh (minute 30).
+    # A newer observation of another scope must not vouch for db's still-open interval.
+    scopes = {"111122223333/eu-west-1": t(4), "111122223333/us-east-1": t(30)}
+    got = {
+        r.name: (r.src_attribution_status, r.dst_attribution_status, r.dst_app)
+        for r in _attribute(spark, scope_freshness=scopes).collect()
+    }
+    assert got["old_owner"] == ("attributed", "pending", None)  # flow at 5 > db seen at 4
+    assert got["new_owner"] == ("attributed", "pending", None)
+    assert got["ipv6"] == ("attributed", "attributed", "queue")  # us-east-1 only
+    assert got["longest_prefix"] == ("attributed", "unattributed", None)  # db as src at 1 < 4
+    assert got["before_any_owner"] == ("unattributed", "unattributed", None)
 
 
 def test_each_case_gets_the_owner_at_its_time(enriched):

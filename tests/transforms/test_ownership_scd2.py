@@ -302,3 +302,27 @@ def test_csv_snapshot_and_mixed_times(spark: SparkSession, tmp_path: Path) -> No
     )
     with pytest.raises(SnapshotError, match="expected one observed_at"):
         read_snapshot_observation(spark, [mixed])
+
+
+def test_last_seen_and_freshness_are_per_scope(spark: SparkSession, tmp_path: Path) -> None:
+    """A newer observation of scope A says nothing about scope B: when B's interval closes,
+    its last_seen is B's own previous observation, and each scope's time is recorded."""
+    path = str(tmp_path / "ownership")
+    snaps = {
+        "t1": [line(T1, B, "eu-west-1", "192.0.2.10", "web", "i-2")],
+        "t2": [line(T2, A, "us-east-1", "10.0.0.1", "api", "i-1")],
+        "t3": [line(T3, B, "eu-west-1", "192.0.2.10", "mail", "i-4")],
+    }
+    for name, rows in snaps.items():
+        f = write_jsonl(tmp_path / f"{name}.jsonl", rows)
+        apply_observation(spark, path, read_snapshot_observation(spark, [f]))
+    assert table(spark, path) == [
+        ("10.0.0.1", "api", "i-1", T2, None, None),
+        ("192.0.2.10", "mail", "i-4", T3, None, None),
+        ("192.0.2.10", "web", "i-2", T1, T3, T1),  # not T2: A's observation never saw B
+    ]
+    props = read_table_properties(spark, path) or {}
+    assert json.loads(props["dredge.scope_freshness"]) == {
+        f"{A}/us-east-1": "2024-05-01T00:05:00.000000Z",
+        f"{B}/eu-west-1": "2024-05-01T00:10:00.000000Z",
+    }
