@@ -105,11 +105,20 @@ def load_or_create_plan(
     folder: str,
     batch_id: int,
     make: Callable[[int], BatchPlan],
+    spark: SparkSession | None = None,
 ) -> BatchPlan:
-    """The plan of ``batch_id`` under ``folder``: the saved one on replay, else a new one
-    (written atomically before any output of the batch). ``folder`` is a local path (the
-    checkpoint's side folder); on object stores keep the checkpoint on a local/HDFS path or
-    DBFS until plans move into a Delta table."""
+    """The plan of ``batch_id`` under ``folder``: the saved one on replay, else a new one,
+    stored before any output of the batch.
+
+    A local ``folder`` keeps one JSON file per batch (written atomically). A URI (``s3://``,
+    ``abfss://``, ``dbfs:/``, ...; checkpoints on EMR/Databricks) keeps the plans in a Delta
+    table at ``folder`` instead (needs ``spark``): object stores have no atomic rename, Delta
+    commits are atomic on all of them.
+    """
+    if is_uri(folder):
+        if spark is None:
+            raise ValueError(f"batch plans at {folder} need a SparkSession (Delta table)")
+        return _delta_plan(spark, folder, batch_id, make)
     path = os.path.join(folder, f"{batch_id}.json")
     if os.path.exists(path):
         with open(path) as fh:
@@ -120,4 +129,29 @@ def load_or_create_plan(
     with open(tmp, "w") as fh:
         json.dump(asdict(plan), fh)
     os.replace(tmp, path)
+    return plan
+
+
+def is_uri(path: str) -> bool:
+    """True for ``scheme://...`` and ``dbfs:/...`` paths (not a local file path)."""
+    return "://" in path or path.startswith("dbfs:")
+
+
+PLAN_SCHEMA = "batch_id long, plan string"
+
+
+def _delta_plan(
+    spark: SparkSession, table: str, batch_id: int, make: Callable[[int], BatchPlan]
+) -> BatchPlan:
+    if table_exists(spark, table):
+        found = spark.read.format("delta").load(table).where(f"batch_id = {int(batch_id)}").first()
+        if found is not None:
+            return BatchPlan(**json.loads(found["plan"]))
+    plan = make(batch_id)
+    row = [(int(batch_id), json.dumps(asdict(plan)))]
+    # txnVersion: a crash between this commit and the batch's outputs replays into the read
+    # above; a second attempt of the same write is skipped by Delta.
+    write_batch(
+        spark.createDataFrame(row, PLAN_SCHEMA), table, app_id="dredge-plans", batch_id=batch_id
+    )
     return plan

@@ -101,7 +101,7 @@ class FlowBatchWriter:
                 now=datetime.now(UTC).isoformat(),
             )
 
-        return delta.load_or_create_plan(t.plans, batch_id, make)
+        return delta.load_or_create_plan(t.plans, batch_id, make, spark)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
