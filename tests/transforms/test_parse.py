@@ -333,14 +333,20 @@ def test_each_bad_input_kind_is_quarantined(spark: SparkSession) -> None:
     assert all(r.quarantined_at is not None for r in quarantined.collect())
 
 
+# header-mode lines: (origin, offset, sub, arrival, line, the line's own header)
+HEADER_ROWS = [
+    (ORIGIN, "2", 0, ARRIVAL, "10.0.0.1 22", "srcaddr dstport"),
+    (ORIGIN, "3", 0, ARRIVAL, "22 10.0.0.1 17", "${dstport} ${srcaddr} ${protocol}"),
+    (ORIGIN, "4", 0, ARRIVAL, "22 10.0.0.1", "dstport srcaddr protocol"),
+    (ORIGIN, "5", 0, ARRIVAL, "10.0.0.1 x", "srcaddr dst-ip"),
+    (ORIGIN, "6", 0, ARRIVAL, "- NODATA", "srcaddr log-status"),
+    (ORIGIN, "7", 0, ARRIVAL, "2001:DB8::1 443", "srcaddr dstport"),
+    (ORIGIN, "8", 0, ARRIVAL, "10.0.0.9 80", None),
+]
+
+
 def test_header_mode_uses_each_rows_own_format(spark: SparkSession) -> None:
-    rows = [
-        (ORIGIN, "2", 0, ARRIVAL, "10.0.0.1 22", "srcaddr dstport"),
-        (ORIGIN, "3", 0, ARRIVAL, "22 10.0.0.1 17", "${dstport} ${srcaddr} ${protocol}"),
-        (ORIGIN, "4", 0, ARRIVAL, "22 10.0.0.1", "dstport srcaddr protocol"),
-        (ORIGIN, "5", 0, ARRIVAL, "10.0.0.1 x", "srcaddr dst-ip"),
-        (ORIGIN, "6", 0, ARRIVAL, "- NODATA", "srcaddr log-status"),
-    ]
+    rows = HEADER_ROWS[:5]
     schema = StructType([*LINE_SCHEMA.fields, StructField("log_format", StringType())])
     df = spark.createDataFrame(rows, schema)
     got = {
@@ -369,15 +375,7 @@ def test_header_mode_uses_each_rows_own_format(spark: SparkSession) -> None:
 def test_header_mode_with_known_headers_gives_the_same_rows(
     spark: SparkSession, headers: list[str]
 ) -> None:
-    rows = [
-        (ORIGIN, "2", 0, ARRIVAL, "10.0.0.1 22", "srcaddr dstport"),
-        (ORIGIN, "3", 0, ARRIVAL, "22 10.0.0.1 17", "${dstport} ${srcaddr} ${protocol}"),
-        (ORIGIN, "4", 0, ARRIVAL, "22 10.0.0.1", "dstport srcaddr protocol"),
-        (ORIGIN, "5", 0, ARRIVAL, "10.0.0.1 x", "srcaddr dst-ip"),
-        (ORIGIN, "6", 0, ARRIVAL, "- NODATA", "srcaddr log-status"),
-        (ORIGIN, "7", 0, ARRIVAL, "2001:DB8::1 443", "srcaddr dstport"),
-        (ORIGIN, "8", 0, ARRIVAL, "10.0.0.9 80", None),
-    ]
+    rows = HEADER_ROWS
     schema = StructType([*LINE_SCHEMA.fields, StructField("log_format", StringType())])
     df = spark.createDataFrame(rows, schema)
     fast = parse_flow_lines_by_format(df, headers)
