@@ -43,11 +43,15 @@ class MetaStore:
         stream, shard_id = split_key(key)
         return f"{plan}/{stream}/{shard_id}.json"
 
+    def _s3_key(self, rel: str) -> str:
+        # ``s3://bucket`` has an empty root: no leading "/" (an empty first path segment)
+        return f"{self.root}/{rel}" if self.root else rel
+
     def read(self, plan: str, key: str) -> Outcome | None:
         rel = self._rel(plan, key)
         if self.is_s3:
             try:
-                body = self._s3_client().get_object(Bucket=self.bucket, Key=f"{self.root}/{rel}")
+                body = self._s3_client().get_object(Bucket=self.bucket, Key=self._s3_key(rel))
             except self._s3_client().exceptions.NoSuchKey:
                 return None
             return Outcome.from_json(body["Body"].read().decode())
@@ -66,7 +70,7 @@ class MetaStore:
             try:
                 self._s3_client().put_object(
                     Bucket=self.bucket,
-                    Key=f"{self.root}/{rel}",
+                    Key=self._s3_key(rel),
                     Body=outcome.to_json().encode(),
                     IfNoneMatch="*",
                 )
