@@ -148,14 +148,11 @@ def test_s3_publish_to_a_missing_bucket_raises(moto_url: str) -> None:
         store.publish(new_plan_id(1), KEY, FIRST)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MetaStore.ensure_writable does not check S3 roots: a wrong bucket only fails once "
-    "executors publish, not at query start as issue 3 asks",
-)
 def test_s3_ensure_writable_fails_early_on_a_missing_bucket(moto_url: str) -> None:
-    store = MetaStore(f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/m", moto_client("s3", moto_url))
-    with pytest.raises((OSError, ClientError)):
+    # The source's start-up check catches OSError and fails the query with the path named.
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    store = MetaStore(f"s3://{bucket}/m", moto_client("s3", moto_url))
+    with pytest.raises(OSError, match=f"cannot write s3://{bucket}/m/.probe-"):
         store.ensure_writable()
 
 

@@ -15,7 +15,7 @@ import pytest
 from _moto import REGION, moto_client, moto_server
 from botocore.exceptions import ClientError
 
-from spark_jobs.sources.kinesis.client import make_client
+from spark_jobs.sources.kinesis.client import _assumed_session, make_client
 from spark_jobs.sources.kinesis.options import KinesisOptions
 
 ROLE_ACCOUNT = "111111111111"  # moto's own default account is 123456789012
@@ -69,6 +69,7 @@ def test_role_arn_client_assumes_the_role_and_reads_the_role_accounts_stream(
     stream = f"flows-{uuid.uuid4().hex[:8]}"
     _stream_in_role_account(moto_url, stream)
     assume_role_calls.clear()  # only the source's own calls from here on
+    _assumed_session.cache_clear()  # a fresh executor process
     opts = KinesisOptions.parse(
         {
             "streamname": stream,
@@ -98,6 +99,9 @@ def test_role_arn_client_assumes_the_role_and_reads_the_role_accounts_stream(
     # Signed with the temporary (ASIA...) key STS issued, never the caller's own "test" key.
     assert len(signed) == 2
     assert all(b"Credential=ASIA" in header for header in signed), signed
+    # Every later partition in this process reuses the assumed (self-refreshing) session.
+    make_client(opts.connection).list_shards(StreamName=stream)
+    assert len(assume_role_calls) == 1
 
     # Control: the caller's own credentials (another account) do not see that stream, so the
     # reads above succeeded only through the assumed role.

@@ -8,8 +8,10 @@ shard reader keeps to 5 GetRecords calls per second.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +44,11 @@ class Connection:
     role_arn: str | None = None
 
 
+@functools.lru_cache(maxsize=16)
 def _assumed_session(region: str, role_arn: str) -> boto3.Session:
+    """One assumed-role session per (region, role) per process: its credentials refresh
+    themselves before expiry, so every shard partition of every batch reuses them (one
+    AssumeRole per executor process, not one per shard per batch)."""
     sts = boto3.client("sts", region_name=region)
 
     def refresh() -> dict[str, str]:
@@ -63,17 +69,25 @@ def _assumed_session(region: str, role_arn: str) -> boto3.Session:
 
 def make_client(conn: Connection, *, fast_fail: bool = False) -> Any:
     """A Kinesis client; ``fast_fail`` for start-up checks (short timeouts, one retry)."""
-    session = (
-        _assumed_session(conn.region, conn.role_arn)
-        if conn.role_arn
-        else boto3.Session(region_name=conn.region)
-    )
-    config = Config(
+    if conn.role_arn:
+        with _SESSION_LOCK:  # boto3 sessions are not safe to build clients from concurrently
+            session = _assumed_session(conn.region, conn.role_arn)
+            return session.client(
+                "kinesis", endpoint_url=conn.endpoint_url, config=_config(fast_fail)
+            )
+    session = boto3.Session(region_name=conn.region)
+    return session.client("kinesis", endpoint_url=conn.endpoint_url, config=_config(fast_fail))
+
+
+_SESSION_LOCK = threading.Lock()
+
+
+def _config(fast_fail: bool) -> Config:
+    return Config(
         retries={"mode": "standard", "max_attempts": 2 if fast_fail else 3},
         connect_timeout=3 if fast_fail else 10,
         read_timeout=10 if fast_fail else 60,
     )
-    return session.client("kinesis", endpoint_url=conn.endpoint_url, config=config)
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from typing import Any
 from urllib.parse import urlparse
 
@@ -107,9 +108,22 @@ class MetaStore:
             if head.isdigit() and int(head) < keep_from:
                 shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
+    def _probe_s3(self) -> None:
+        """Write and delete a probe object: a wrong bucket or missing permission fails the
+        query at start instead of when executors publish."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self._s3_key(f".probe-{uuid.uuid4().hex}")
+        try:
+            self._s3_client().put_object(Bucket=self.bucket, Key=key, Body=b"")
+            self._s3_client().delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise OSError(f"cannot write s3://{self.bucket}/{key}: {exc}") from exc
+
     def ensure_writable(self) -> None:
         """Fail early (at query start) when the metadata path cannot be written."""
         if self.is_s3:
+            self._probe_s3()
             return
         os.makedirs(self.root, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-")  # noqa: SIM115
