@@ -28,7 +28,11 @@ from spark_jobs.sources.ownership import (
     read_table_properties,
     scope_freshness_of,
 )
-from spark_jobs.transforms.enrich import with_attribution, with_expired_pending
+from spark_jobs.transforms.enrich import (
+    filter_owners_for,
+    with_attribution,
+    with_expired_pending,
+)
 from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
 
@@ -122,7 +126,8 @@ class FlowBatchWriter:
                     batch_id=batch_id,
                 )  # fmt: skip
         with clock("attribute"):
-            enriched = self._attribute(spark, parsed, plan).persist()
+            attributed, owners_cache = self._attribute(spark, parsed, plan)
+            enriched = attributed.persist()
             counts.update(_enriched_counts(enriched))
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
         if counts["flows_final"]:
@@ -148,14 +153,16 @@ class FlowBatchWriter:
                     still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
                     mode="overwrite",
                 )  # fmt: skip
-        for df in (enriched, parsed, *staged.cached):
+        for df in (enriched, *owners_cache, parsed, *staged.cached):
             df.unpersist()
         self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
 
     def _attribute(
         self, spark: SparkSession, parsed: DataFrame, plan: delta.BatchPlan
-    ) -> DataFrame:
-        """This batch's valid flows plus the held (pending) ones, attributed as of ``plan``."""
+    ) -> tuple[DataFrame, tuple[DataFrame, ...]]:
+        """This batch's valid flows plus the held (pending) ones, attributed as of ``plan``;
+        and what it cached. A large ownership table is first cut to the batch's addresses
+        (a semi-join), broadcast when that share is small, else joined by shuffle."""
         t = self.targets
         owners = delta.read_version(spark, t.ownership, plan.ownership_version)
         if "last_seen" not in owners.columns:
@@ -168,15 +175,21 @@ class FlowBatchWriter:
             .withColumn("_held", F.lit(False))
             .unionByName(held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held")))
         )
-        return with_attribution(
+        broadcast = plan.broadcast_owners
+        cached: tuple[DataFrame, ...] = ()
+        if not broadcast:
+            owners = filter_owners_for(flows, owners).persist()
+            broadcast, cached = owners.count() <= t.broadcast_max_rows, (owners,)
+        attributed = with_attribution(
             flows,
             owners,
             labels,
             freshness=plan.freshness_time,
             prefix_lengths=lengths,
-            broadcast_owners=plan.broadcast_owners,
+            broadcast_owners=broadcast,
             scope_freshness=plan.scope_freshness_times,
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
+        return attributed, cached
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is

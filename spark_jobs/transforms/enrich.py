@@ -85,6 +85,22 @@ def _join_owner(
     return flows_df.join(right, on=cond, how="left")
 
 
+def filter_owners_for(flows_df: DataFrame, owners_df: DataFrame) -> DataFrame:
+    """The ownership rows of the addresses ``flows_df`` attributes (both sides, packet
+    addresses when present): a semi-join, so a large ownership table is scanned once and only
+    the batch's share of it - usually small enough to broadcast - meets the wide flow rows.
+    Attribution against the result equals attribution against ``owners_df``.
+
+    Needs (flows): the ``*addr_key`` columns of :func:`side_key`; (owners): ``ip_key``.
+    """
+    keys = (
+        flows_df.select(F.explode(F.array(side_key("src"), side_key("dst"))).alias("_key"))
+        .where(F.col("_key").isNotNull())
+        .distinct()
+    )
+    return owners_df.join(keys, owners_df["ip_key"] == keys["_key"], how="left_semi")
+
+
 def _side_status(side: str, freshness: datetime | None) -> Column:
     start = F.col("start_time")
     if freshness is None:

@@ -73,6 +73,9 @@ def test_backfill_of_envelope_files_equals_the_stream(spark, tmp_path):
             fh.write(json.dumps(body) + "\n")
     over_b = overrides(tmp_path / "backfill", stream, run, "available_now")
     over_b["kafka"] = {"enabled": False}
+    # the backfill takes the large-ownership path (semi-join + shuffle join), the stream the
+    # broadcast one: both must give the same rows
+    over_b["attribution"] = {"broadcast_threshold_rows": 0}
     backfilled = _prepare(spark, tmp_path, "b", over_b)
     run_backfill(spark, backfilled, str(folder), "cloudwatch")
 

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark_jobs.transforms.enrich import (
+    filter_owners_for,
     with_attribution,
     with_duplicate_view,
     with_expired_pending,
@@ -137,7 +138,7 @@ def enriched(spark):
     return _attribute(spark)
 
 
-def _attribute(spark, **kwargs):
+def _attribute(spark, filtered=False, **kwargs):
     flows = spark.createDataFrame(
         [(c[0], c[1], c[2], c[3], t(c[4]), t(c[4] + 2), "eni-src", None) for c in CASES], FLOW_COLS
     ).select(
@@ -159,9 +160,28 @@ def _attribute(spark, **kwargs):
         "region string, label string",
     )
     lengths = sorted({r[1] for r in label_rows})
+    if filtered:
+        owners = filter_owners_for(flows, owners)
     return with_attribution(
         flows, owners, labels, freshness=FRESH, prefix_lengths=lengths, **kwargs
     )
+
+
+def test_owners_cut_to_the_batch_addresses_attribute_the_same(spark, enriched):
+    # the large-ownership path: semi-join to the batch's addresses, then a shuffle join
+    cut = _attribute(spark, filtered=True, broadcast_owners=False)
+    assert sorted(cut.collect()) == sorted(enriched.collect())
+    flows = spark.createDataFrame(
+        [("192.0.2.10", None, "192.0.2.30")], "s string, d string, p string"
+    ).select(
+        to_ip_key(F.col("s")).alias("srcaddr_key"),
+        to_ip_key(F.col("d")).alias("dstaddr_key"),
+        to_ip_key(F.col("p")).alias("pkt_srcaddr_key"),
+        F.lit(None).cast("string").alias("pkt_dstaddr_key"),
+    )
+    owners = spark.createDataFrame(OWNERS, OWNER_COLS).withColumn("ip_key", to_ip_key(F.col("ip")))
+    kept = sorted((r.ip, r.app) for r in filter_owners_for(flows, owners).collect())
+    assert kept == [("192.0.2.30", "queue")]  # the packet address wins over srcaddr
 
 
 def test_open_interval_of_a_scope_observed_before_the_flow_is_pending(spark):
