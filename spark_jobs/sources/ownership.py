@@ -87,11 +87,6 @@ def scope_freshness_of(props: dict[str, str]) -> dict[str, datetime]:
     return {k: parse_time(v) for k, v in json.loads(text).items()} if text else {}
 
 
-def read_scope_freshness(spark: SparkSession, path: str) -> dict[str, datetime]:
-    """:func:`scope_freshness_of` of the ownership table at ``path`` ({} if none)."""
-    return scope_freshness_of(read_table_properties(spark, path) or {})
-
-
 # ---- snapshot files ---------------------------------------------------------------------------
 
 

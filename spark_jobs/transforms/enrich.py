@@ -189,10 +189,11 @@ def with_attribution(
     -> time, see :func:`~spark_jobs.transforms.ownership.scope_key`) the latest per scope: an
     open interval of a scope last observed before the flow is pending, not attributed.
     """
-    scope_fresh = F.lit(None).cast("timestamp")
-    if scope_freshness:
-        by_scope = scope_time_map(scope_freshness)[scope_key(F.col("account_id"), F.col("region"))]
-        scope_fresh = by_scope
+    scope_fresh = (
+        scope_time_map(scope_freshness)[scope_key(F.col("account_id"), F.col("region"))]
+        if scope_freshness
+        else F.lit(None).cast("timestamp")
+    )
     staged = flows_df
     for side in SIDES:
         staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)

@@ -294,23 +294,24 @@ def parse_flow_lines_by_format(lines_df: DataFrame, headers: Sequence[str | None
             which quarantines its lines. Every distinct value must be listed: when all listed
             headers are valid, no per-row path is built and unlisted lines are not parsed.
     """
-    usable = []
-    for header in dict.fromkeys(headers):
-        if header is None:
-            continue
-        try:
-            parse_format_string(header)
-        except FormatError:
-            continue
-        usable.append(header)
-    fmt = F.col("log_format")
-    parts = [parse_flow_lines(lines_df.where(fmt == h), h) for h in usable]
+    distinct = set(headers)
+    usable = [h for h in distinct if h is not None and _is_valid_format(h)]
     if not usable:
         return parse_flow_lines_with_header(lines_df)
-    if len(usable) < len(set(headers)) or None in headers:
+    fmt = F.col("log_format")
+    parts = [parse_flow_lines(lines_df.where(fmt == h), h) for h in sorted(usable)]
+    if len(usable) < len(distinct):  # a null or invalid header: those lines go per row
         listed = F.coalesce(fmt.isin(*usable), F.lit(False))
         parts.append(parse_flow_lines_with_header(lines_df.where(~listed)))
     return functools.reduce(lambda a, b: a.unionByName(b), parts)
+
+
+def _is_valid_format(header: str) -> bool:
+    try:
+        parse_format_string(header)
+    except FormatError:
+        return False
+    return True
 
 
 def filter_valid_flows(parsed_df: DataFrame) -> DataFrame:

@@ -44,6 +44,9 @@ class Connection:
     role_arn: str | None = None
 
 
+_SESSION_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=16)
 def _assumed_session(region: str, role_arn: str) -> boto3.Session:
     """One assumed-role session per (region, role) per process: its credentials refresh
@@ -69,25 +72,17 @@ def _assumed_session(region: str, role_arn: str) -> boto3.Session:
 
 def make_client(conn: Connection, *, fast_fail: bool = False) -> Any:
     """A Kinesis client; ``fast_fail`` for start-up checks (short timeouts, one retry)."""
-    if conn.role_arn:
-        with _SESSION_LOCK:  # boto3 sessions are not safe to build clients from concurrently
-            session = _assumed_session(conn.region, conn.role_arn)
-            return session.client(
-                "kinesis", endpoint_url=conn.endpoint_url, config=_config(fast_fail)
-            )
-    session = boto3.Session(region_name=conn.region)
-    return session.client("kinesis", endpoint_url=conn.endpoint_url, config=_config(fast_fail))
-
-
-_SESSION_LOCK = threading.Lock()
-
-
-def _config(fast_fail: bool) -> Config:
-    return Config(
+    config = Config(
         retries={"mode": "standard", "max_attempts": 2 if fast_fail else 3},
         connect_timeout=3 if fast_fail else 10,
         read_timeout=10 if fast_fail else 60,
     )
+    if not conn.role_arn:
+        session = boto3.Session(region_name=conn.region)
+        return session.client("kinesis", endpoint_url=conn.endpoint_url, config=config)
+    with _SESSION_LOCK:  # a shared boto3 session must not build clients concurrently
+        session = _assumed_session(conn.region, conn.role_arn)
+        return session.client("kinesis", endpoint_url=conn.endpoint_url, config=config)
 
 
 def error_code(exc: BaseException) -> str | None:
