@@ -27,6 +27,7 @@ from spark_jobs.transforms.ownership import OWNER_COLUMNS, Observation
 log = logging.getLogger(__name__)
 ROW_COLUMNS = ("ip", *OWNER_COLUMNS, "source")
 _FILTER_CHUNK = 200
+UNKNOWN_ACCOUNT = "unknown"  # the scope name of the caller's account when STS cannot say
 _ScopeOut = tuple[list[dict[str, str | None]], list[LabelRow], int]
 
 
@@ -44,6 +45,9 @@ class InventoryConfig:
     max_attempts: int = 5
     max_workers: int = 4
     include_vpc_cidrs: bool = True
+    # without MaxResults EC2 answers Describe* in one unpaginated call, which AWS warns is
+    # prone to throttling and timeouts on large estates; 5..1000 are accepted
+    page_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -95,27 +99,34 @@ def account_credentials(cfg: InventoryConfig, account_id: str) -> dict[str, str]
     }
 
 
-def _instance_tags(ec2: Any, instance_ids: list[str]) -> dict[str, dict[str, str]]:
+def _pages(cfg: InventoryConfig) -> dict[str, int]:
+    return {"PageSize": cfg.page_size}
+
+
+def _instance_tags(
+    ec2: Any, instance_ids: list[str], pages: Mapping[str, int]
+) -> dict[str, dict[str, str]]:
     # a filter (not InstanceIds) so an instance terminated mid-sweep is no error
     out: dict[str, dict[str, str]] = {}
     pager = ec2.get_paginator("describe_instances")
     for i in range(0, len(instance_ids), _FILTER_CHUNK):
         chunk = instance_ids[i : i + _FILTER_CHUNK]
-        for page in pager.paginate(Filters=[{"Name": "instance-id", "Values": chunk}]):
+        filters = [{"Name": "instance-id", "Values": chunk}]
+        for page in pager.paginate(Filters=filters, PaginationConfig=pages):
             for reservation in page["Reservations"]:
                 for inst in reservation["Instances"]:
                     out[inst["InstanceId"]] = tags_of(inst.get("Tags"))
     return out
 
 
-def _vpc_labels(ec2: Any, region: str) -> list[LabelRow]:
+def _vpc_labels(ec2: Any, region: str, pages: Mapping[str, int]) -> list[LabelRow]:
     rows: list[LabelRow] = []
-    for page in ec2.get_paginator("describe_vpcs").paginate():
+    for page in ec2.get_paginator("describe_vpcs").paginate(PaginationConfig=pages):
         for vpc in page["Vpcs"]:
             cidrs = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])]
             cidrs += [a["Ipv6CidrBlock"] for a in vpc.get("Ipv6CidrBlockAssociationSet", [])]
             rows += [label_row(c, "vpc", None, region, vpc["VpcId"]) for c in cidrs]
-    for page in ec2.get_paginator("describe_subnets").paginate():
+    for page in ec2.get_paginator("describe_subnets").paginate(PaginationConfig=pages):
         for sub in page["Subnets"]:
             cidrs = [sub["CidrBlock"]] if sub.get("CidrBlock") else []
             cidrs += [a["Ipv6CidrBlock"] for a in sub.get("Ipv6CidrBlockAssociationSet", [])]
@@ -128,29 +139,34 @@ def sweep_scope(
 ) -> _ScopeOut:
     """Rows, labels and ENI count of one (account, region); raises on any AWS error."""
     ec2 = _client(creds, "ec2", region, cfg)
+    pager = ec2.get_paginator("describe_network_interfaces")
     enis = [
         eni
-        for page in ec2.get_paginator("describe_network_interfaces").paginate()
+        for page in pager.paginate(PaginationConfig=_pages(cfg))
         for eni in page["NetworkInterfaces"]
     ]
     ids = sorted(
         {str(a["InstanceId"]) for e in enis if (a := e.get("Attachment") or {}).get("InstanceId")}
     )
-    tags = _instance_tags(ec2, ids) if ids else {}
+    tags = _instance_tags(ec2, ids, _pages(cfg)) if ids else {}
     rows = [
         row
         for eni in enis
         for row in eni_rows(eni, account_id, region, tags, cfg.app_tags, cfg.cluster_tags)
     ]
-    labels = _vpc_labels(ec2, region) if cfg.include_vpc_cidrs else []
+    labels = _vpc_labels(ec2, region, _pages(cfg)) if cfg.include_vpc_cidrs else []
     return rows, labels, len(enis)
 
 
 def _accounts(cfg: InventoryConfig) -> Iterable[tuple[str, dict[str, str] | None, str | None]]:
     """(account_id, credentials, error) per account; credentials None = default chain."""
     if not cfg.accounts:
-        sts = _client(None, "sts", cfg.regions[0], cfg)
-        yield sts.get_caller_identity()["Account"], None, None
+        try:
+            sts = _client(None, "sts", cfg.regions[0], cfg)
+            own: tuple[str, str | None] = (sts.get_caller_identity()["Account"], None)
+        except Exception as err:  # no usable default credentials: every region fails
+            own = (UNKNOWN_ACCOUNT, f"caller identity failed: {err}")
+        yield own[0], None, own[1]
         return
     for account in cfg.accounts:
         try:
