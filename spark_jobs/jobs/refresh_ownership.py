@@ -4,10 +4,12 @@
         [--ip-ranges FILE] [--vpc-cidrs FILE] [--every 5m]
 
 Snapshots (files, or directories of files) and the live AWS sweep are applied in order of
-``observed_at``. Exit codes: 0 = everything applied; 1 = a partial failure (some account/region
-was unreachable: nothing applied for it, its intervals stay open); 2 = rejected input (a stale
-or malformed snapshot; nothing applied). With ``--every`` the job loops with jitter until
-SIGTERM/SIGINT, finishing the current run first.
+``observed_at``. The CIDR-label table gets the label sources the run read (ip-ranges, VPC file,
+the sweep's VPCs/subnets) plus ``internet``; labels of sources it did not read stay. Exit codes:
+0 = everything applied; 1 = a partial failure (some account/region was unreachable: nothing
+applied for it, its intervals stay open); 2 = rejected input (a stale or malformed snapshot;
+nothing applied). With ``--every`` the job loops with jitter until SIGTERM/SIGINT, finishing
+the current run first.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from datetime import datetime
 from types import FrameType
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
 
 from spark_jobs import config
 from spark_jobs.session import build_session
@@ -142,11 +145,13 @@ def run_once(spark: SparkSession, opts: RefreshOptions, ownership: str, labels: 
         log.error("rejected snapshot: %s", err)
         return EXIT_REJECTED
     label_rows: list[LabelRow] = []
+    failed_regions: set[str] = set()
     code = EXIT_OK
     if opts.inventory is not None:
         result = sweep(opts.inventory)
         observations.append(inventory_observation(spark, result))
         label_rows += result.labels
+        failed_regions = {s.region for s in result.failed}
         for scope in result.failed:
             log.error(
                 "PARTIAL FAILURE %s/%s: nothing applied for it, its intervals stay open (%s)",
@@ -164,9 +169,31 @@ def run_once(spark: SparkSession, opts: RefreshOptions, ownership: str, labels: 
         return EXIT_REJECTED
     label_rows += read_ip_ranges(opts.ip_ranges) if opts.ip_ranges else []
     label_rows += read_vpc_cidrs(opts.vpc_cidrs) if opts.vpc_cidrs else []
-    if label_rows:
-        write_cidr_labels(cidr_labels_df(spark, label_rows + internet_labels()), labels)
+    keep = labels_to_keep(opts, failed_regions)
+    if keep is not None:
+        write_cidr_labels(cidr_labels_df(spark, label_rows + internet_labels()), labels, keep)
     return code
+
+
+def labels_to_keep(opts: RefreshOptions, failed_regions: set[str]) -> Column | None:
+    """Which existing CIDR labels a run keeps; None when it refreshes no label source.
+
+    A run replaces only the label kinds it read (``aws_service`` from ip-ranges, ``vpc`` and
+    ``subnet`` from a VPC file or the sweep): ``--every 5m --inventory aws`` must not drop the
+    ip-ranges labels of an earlier run. The VPC labels of a region where some scope failed are
+    kept too (a failed scope changes nothing); a VPC deleted there goes at the next clean sweep.
+    """
+    sweeps_vpcs = opts.inventory is not None and opts.inventory.include_vpc_cidrs
+    replaced = {"internet"}
+    replaced |= {"aws_service"} if opts.ip_ranges else set()
+    replaced |= {"vpc", "subnet"} if opts.vpc_cidrs or sweeps_vpcs else set()
+    if replaced == {"internet"}:
+        return None
+    keep = ~F.col("kind").isin(*sorted(replaced))
+    if failed_regions:
+        is_vpc = F.col("kind").isin("vpc", "subnet")
+        keep = keep | (is_vpc & F.col("region").isin(*sorted(failed_regions)))
+    return keep
 
 
 def run_loop(run: Callable[[], int], every: float, jitter: float, max_runs: int) -> int:

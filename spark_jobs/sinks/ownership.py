@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.sources.ownership import (
@@ -23,6 +23,7 @@ from spark_jobs.sources.ownership import (
     SCOPE_FRESHNESS_PROPERTY,
     format_time,
     freshness_of,
+    read_cidr_labels,
     read_ownership,
     read_table_properties,
     scope_freshness_of,
@@ -30,6 +31,7 @@ from spark_jobs.sources.ownership import (
 from spark_jobs.transforms.ownership import (
     ACTION_CLOSE,
     ACTION_OPEN,
+    CIDR_LABEL_SCHEMA,
     LAST_SEEN,
     OWNERSHIP_COLUMNS,
     OWNERSHIP_SCHEMA,
@@ -160,12 +162,21 @@ def apply_observation(spark: SparkSession, path: str, obs: Observation) -> Apply
     return ApplyResult(obs.observed_at, closed, opened)
 
 
-def write_cidr_labels(labels_df: DataFrame, path: str) -> None:
-    """Replace the CIDR-label table at ``path`` with ``labels_df``."""
-    (
-        labels_df.withColumn("prefix_len", F.col("prefix_len").cast("int"))
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .save(path)
-    )
+def write_cidr_labels(labels_df: DataFrame, path: str, keep: Column | None = None) -> None:
+    """Replace the CIDR-label table at ``path`` with ``labels_df`` in one commit.
+
+    Args:
+        labels_df: rows in the CIDR-label schema.
+        path: the table.
+        keep: existing rows matching it are kept (deduplicated against ``labels_df``): the
+            label sources a run did not refresh, or the VPCs of a region that failed. None
+            replaces the whole table.
+    """
+    columns = CIDR_LABEL_SCHEMA.fieldNames()
+    out_df = labels_df.withColumn("prefix_len", F.col("prefix_len").cast("int")).select(*columns)
+    spark = labels_df.sparkSession
+    if keep is not None and DeltaTable.isDeltaTable(spark, path):
+        # Delta reads a pinned snapshot, so overwriting the table it was read from is safe
+        kept_df = read_cidr_labels(spark, path).filter(keep).select(*columns)
+        out_df = out_df.unionByName(kept_df).dropDuplicates()
+    out_df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)

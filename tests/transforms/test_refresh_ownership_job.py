@@ -1,4 +1,5 @@
-"""The refresh-ownership job wiring: snapshot directories, stale rejection exit code, labels."""
+"""The refresh-ownership job wiring: snapshot directories, stale rejection exit code, labels
+(each run replaces only the label sources it read)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from spark_jobs.jobs import refresh_ownership
-from spark_jobs.sources.ownership import read_cidr_labels, read_freshness, read_ownership
+from spark_jobs.sinks.ownership import write_cidr_labels
+from spark_jobs.sources.inventory import InventoryConfig
+from spark_jobs.sources.ownership import (
+    cidr_labels_df,
+    internet_labels,
+    label_row,
+    read_cidr_labels,
+    read_freshness,
+    read_ownership,
+)
 
 CONF = str(Path(__file__).parents[2] / "conf/local.yaml")
 
@@ -64,3 +74,48 @@ def test_job_directory_stale_and_labels(spark: SparkSession, tmp_path: Path) -> 
     assert read_ownership(spark, str(root / "ownership")).count() == 2
     freshness = read_freshness(spark, str(root / "ownership"))
     assert freshness is not None and freshness.isoformat() == "2024-05-01T00:05:00+00:00"
+    # a run that reads only VPC CIDRs replaces the VPC labels and keeps the ip-ranges ones
+    vpcs.write_text(json.dumps({"vpcs": [{"vpc_id": "vpc-2", "region": "us-east-1",
+                                          "cidrs": ["10.1.0.0/16"]}]}))  # fmt: skip
+    assert refresh_ownership.main([*args, "--vpc-cidrs", str(vpcs)]) == refresh_ownership.EXIT_OK
+    labels = sorted(
+        (r["cidr"], r["kind"], r["label"])
+        for r in read_cidr_labels(spark, str(root / "cidr_labels")).collect()
+    )
+    assert labels == [
+        ("0.0.0.0/0", "internet", "internet"),
+        ("10.1.0.0/16", "vpc", "vpc-2"),
+        ("52.95.0.0/16", "aws_service", "aws:S3:us-east-1"),
+        ("::/0", "internet", "internet"),
+    ]
+
+
+def test_sweep_labels_keep_failed_regions_and_ip_ranges(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A sweep replaces VPC/subnet labels, except in a region where a scope failed."""
+    path = str(tmp_path / "cidr_labels")
+    before = [
+        label_row("52.95.0.0/16", "aws_service", "S3", "us-east-1", "aws:S3:us-east-1"),
+        label_row("10.1.0.0/16", "vpc", None, "us-east-1", "vpc-gone"),
+        label_row("10.2.0.0/16", "vpc", None, "eu-west-1", "vpc-eu"),
+        label_row("10.2.1.0/24", "subnet", None, "eu-west-1", "subnet-eu"),
+        *internet_labels(),
+    ]
+    write_cidr_labels(cidr_labels_df(spark, before), path)
+    opts = refresh_ownership.RefreshOptions(inventory=InventoryConfig())
+    assert refresh_ownership.labels_to_keep(refresh_ownership.RefreshOptions(), set()) is None
+    swept = [label_row("10.3.0.0/16", "vpc", None, "us-east-1", "vpc-new"), *internet_labels()]
+    keep = refresh_ownership.labels_to_keep(opts, {"eu-west-1"})
+    write_cidr_labels(cidr_labels_df(spark, swept), path, keep)
+    got = sorted(
+        (r["cidr"], r["kind"], r["label"]) for r in read_cidr_labels(spark, path).collect()
+    )
+    assert got == [
+        ("0.0.0.0/0", "internet", "internet"),
+        ("10.2.0.0/16", "vpc", "vpc-eu"),  # eu-west-1 failed: its VPC labels stay
+        ("10.2.1.0/24", "subnet", "subnet-eu"),
+        ("10.3.0.0/16", "vpc", "vpc-new"),  # us-east-1 swept: vpc-gone went
+        ("52.95.0.0/16", "aws_service", "aws:S3:us-east-1"),  # not refreshed: kept
+        ("::/0", "internet", "internet"),
+    ]
