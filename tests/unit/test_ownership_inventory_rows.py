@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
+from spark_jobs.jobs import refresh_ownership
 from spark_jobs.jobs.refresh_ownership import parse_duration, run_loop
 from spark_jobs.sources.inventory_rows import addresses_of, classify, eni_rows, frigga
 from spark_jobs.sources.ownership import labels_from_ip_ranges, labels_from_vpc_doc
@@ -223,3 +225,25 @@ def test_vpc_doc_with_one_row_per_cidr() -> None:
         ("10.0.0.0/16", 112, "00000000000000000000ffff0a00", "vpc", None, "us-east-1", "vpc-1"),
         ("2001:db8:1::/48", 48, "20010db80001", "vpc", None, "us-east-1", "vpc-1"),
     ]
+
+
+def test_loop_waits_every_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each wait is ``every`` scaled by a uniform draw in [-jitter, +jitter]."""
+    draws = iter([-0.2, 0.2])
+    bounds: list[tuple[float, float]] = []
+    waits: list[float] = []
+
+    def uniform(low: float, high: float) -> float:
+        bounds.append((low, high))
+        return next(draws)
+
+    class Event(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            return False
+
+    monkeypatch.setattr(refresh_ownership.random, "uniform", uniform)
+    monkeypatch.setattr(refresh_ownership.threading, "Event", Event)
+    assert run_loop(lambda: 0, every=300, jitter=0.2, max_runs=3) == 0
+    assert bounds == [(-0.2, 0.2), (-0.2, 0.2)]
+    assert waits == [pytest.approx(240.0), pytest.approx(360.0)]
