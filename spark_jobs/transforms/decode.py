@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
+    IntegerType,
     LongType,
     StringType,
     StructField,
@@ -72,6 +73,18 @@ ENVELOPE_SCHEMA = StructType(
         StructField(_CORRUPT, StringType()),
     ]
 )
+# from_json reads the first JSON value of a text and ignores whatever follows it, so
+# ``{...} junk`` or two concatenated envelopes would pass as one good envelope. The text is
+# therefore parsed inside a wrapper object that ends with a sentinel member: anything after
+# the envelope breaks the wrapper and the record is corrupt (one JVM parse, no Python JSON).
+_END = "_dredge_end_of_envelope"
+_WRAPPED_SCHEMA = StructType(
+    [
+        StructField("env", StructType([f for f in ENVELOPE_SCHEMA.fields if f.name != _CORRUPT])),
+        StructField(_END, IntegerType()),
+        StructField(_CORRUPT, StringType()),
+    ]
+)
 DECODED_COLUMNS: tuple[str, ...] = (
     *PROVENANCE_COLUMNS,
     "record_kind",
@@ -90,23 +103,44 @@ def _decode_one(
         return None, "empty", "record has no data"
     if len(data) > max_record:
         return None, "oversized", f"record is {len(data)} bytes (max {max_record})"
-    payload = data
     if fmt == "cloudwatch" or data[:2] == GZIP_MAGIC:
-        try:
-            inflater = zlib.decompressobj(wbits=31)
-            payload = inflater.decompress(data, max_decoded + 1)
-            if len(payload) > max_decoded:
-                return None, "oversized", f"decompresses to more than {max_decoded} bytes"
-            if not inflater.eof:
-                return None, "bad_gzip", "truncated gzip stream"
-        except zlib.error as exc:
-            return None, "bad_gzip", str(exc)
+        payload, reason, detail = _gunzip(data, max_decoded)
+        if payload is None:
+            return None, reason, detail
     elif len(data) > max_decoded:
         return None, "oversized", f"record is {len(data)} bytes (max {max_decoded})"
+    else:
+        payload = data
     try:
         return payload.decode("utf-8"), None, None
     except UnicodeDecodeError as exc:
         return None, "bad_utf8", str(exc)
+
+
+def _gunzip(data: bytes, max_decoded: int) -> tuple[bytes | None, str | None, str | None]:
+    """gzip bytes -> (payload, reason, detail), payload None exactly when reason is set.
+
+    Every member of a multi-member stream is inflated (as ``gzip -d`` does; stopping after
+    the first would drop the rest silently); zero padding after the last member is ignored,
+    any other trailing bytes make the record ``bad_gzip``.
+    """
+    out = bytearray()
+    rest = data
+    try:
+        while True:
+            inflater = zlib.decompressobj(wbits=31)
+            out += inflater.decompress(rest, max_decoded + 1 - len(out))
+            if len(out) > max_decoded:
+                return None, "oversized", f"decompresses to more than {max_decoded} bytes"
+            if not inflater.eof:
+                return None, "bad_gzip", "truncated gzip stream"
+            rest = inflater.unused_data
+            if not rest.strip(b"\x00"):
+                return bytes(out), None, None
+            if rest[:2] != GZIP_MAGIC:
+                return None, "bad_gzip", f"{len(rest)} bytes of trailing data after the gzip stream"
+    except zlib.error as exc:
+        return None, "bad_gzip", str(exc)
 
 
 def _decode_batches(
@@ -174,19 +208,21 @@ def explode_payloads(payload_df: DataFrame, record_format: RecordFormat) -> Data
     record-level rows.
     """
     if record_format == "cloudwatch":
-        env = F.from_json(
-            "text", ENVELOPE_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+        wrapped = F.concat(F.lit('{"env":'), F.col("text"), F.lit(f',"{_END}":1}}'))
+        parsed = F.from_json(
+            wrapped, _WRAPPED_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
         )
-        lines = F.transform(F.col("env.logEvents"), lambda e: e["message"])
-        msg_type = F.col("env.messageType")
+        lines = F.transform(F.col("_json.env.logEvents"), lambda e: e["message"])
+        msg_type = F.col("_json.env.messageType")
+        is_corrupt = F.col(f"_json.{_CORRUPT}").isNotNull() | F.col(f"_json.{_END}").isNull()
         status = (
             F.when(
                 F.col("reason").isNotNull(),
                 _record_level(KIND_BAD, F.col("reason"), F.col("detail")),
             )
             .when(
-                F.col("env").isNull() | F.col(f"env.{_CORRUPT}").isNotNull(),
-                _record_level(KIND_BAD, F.lit("bad_json"), F.lit("not a JSON object")),
+                F.col("_json.env").isNull() | is_corrupt,
+                _record_level(KIND_BAD, F.lit("bad_json"), F.lit("not a single JSON object")),
             )
             .when(
                 msg_type == "CONTROL_MESSAGE", _record_level(KIND_CONTROL, F.lit(None), F.lit(None))
@@ -211,7 +247,7 @@ def explode_payloads(payload_df: DataFrame, record_format: RecordFormat) -> Data
             )
             .otherwise(_record_level(KIND_LINE, F.lit(None), F.lit(None)))
         )
-        staged = payload_df.withColumn("env", env).withColumn("lines", lines)
+        staged = payload_df.withColumn("_json", parsed).withColumn("lines", lines)
     else:
         split = F.filter(F.split(F.col("text"), "\r?\n"), lambda s: F.trim(s) != "")
         status = (

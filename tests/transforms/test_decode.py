@@ -101,7 +101,11 @@ def test_cloudwatch_envelopes_lines_control_and_bad(spark: SparkSession) -> None
     ]
     quarantine = to_quarantine(decoded)
     assert quarantine.schema.names == QUARANTINE_SCHEMA.names
-    got = {r.origin_offset: (r.reason, r.raw) for r in quarantine.collect()}
+    bad_rows = quarantine.collect()
+    # provenance: stream/shard and sequence number, record-level (no log-event index), times
+    assert {(r.origin, r.origin_sub, r.arrival_time) for r in bad_rows} == {(ORIGIN, None, ARRIVAL)}
+    assert all(r.quarantined_at is not None for r in bad_rows)
+    got = {r.origin_offset: (r.reason, r.raw) for r in bad_rows}
     b64 = [None if p is None else base64.b64encode(p).decode() for p in payloads]
     assert got == {
         "1002": ("bad_gzip", b64[2]),
@@ -137,6 +141,42 @@ def test_raw_records_one_or_many_lines(spark: SparkSession) -> None:
     assert [(r["record_kind"], r["reason"]) for r in decoded["1003"]] == [("bad", "empty")]
     assert [(r["record_kind"], r["reason"]) for r in decoded["1004"]] == [("bad", "bad_utf8")]
     assert decoded["1004"][0]["raw"] == base64.b64encode(payloads[4] or b"").decode()
+
+
+def test_every_gzip_member_is_decoded_and_trailing_bytes_are_bad(spark: SparkSession) -> None:
+    two_members = gzip.compress(f"{FLOW_1}\n".encode()) + gzip.compress(FLOW_2.encode())
+    payloads: list[bytes | None] = [
+        two_members,  # 1000: both members' lines (stopping after the first lost FLOW_2)
+        gzip.compress(FLOW_3.encode()) + b"\x00" * 8,  # 1001: zero padding is ignored
+        gzip.compress(FLOW_1.encode()) + b"junk",  # 1002
+        two_members[:-3],  # 1003: second member truncated
+    ]
+    decoded = by_offset(decode_records(records_df(spark, payloads), "raw"))
+    assert [(r["origin_sub"], r["line"]) for r in decoded["1000"]] == [(0, FLOW_1), (1, FLOW_2)]
+    assert [r["line"] for r in decoded["1001"]] == [FLOW_3]
+    bad = {k: (v[0]["record_kind"], v[0]["reason"], v[0]["detail"]) for k, v in decoded.items()}
+    assert bad["1002"] == ("bad", "bad_gzip", "4 bytes of trailing data after the gzip stream")
+    assert bad["1003"] == ("bad", "bad_gzip", "truncated gzip stream")
+
+
+def test_anything_after_the_envelope_is_bad_json(spark: SparkSession) -> None:
+    one = json.dumps(envelope([FLOW_1]))
+    payloads: list[bytes | None] = [
+        gzip.compress(f"{one}\n".encode()),  # 1000: trailing whitespace is fine
+        gz_json(envelope([FLOW_2])) * 2,  # 1001: two gzip members = two envelopes in one record
+        gzip.compress(f"{one} junk".encode()),  # 1002
+        gzip.compress(f"{one}]".encode()),  # 1003
+        gzip.compress(b""),  # 1004
+    ]
+    decoded = by_offset(decode_records(records_df(spark, payloads), "cloudwatch"))
+    assert [(r["record_kind"], r["line"]) for r in decoded["1000"]] == [("line", FLOW_1)]
+    for offset in ("1001", "1002", "1003", "1004"):
+        (row,) = decoded[offset]
+        assert (row["record_kind"], row["reason"], row["detail"]) == (
+            "bad",
+            "bad_json",
+            "not a single JSON object",
+        ), offset
 
 
 def test_decoded_lines_parse_end_to_end(spark: SparkSession) -> None:
