@@ -79,8 +79,12 @@ stop() { # name
     local pid; pid=$(cat "$RUN/$1.pid")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
-    echo "$1: stopped"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+      echo "$1: did not stop within 30s of SIGTERM; killed (log: $RUN/$1.log)" >&2
+    else
+      echo "$1: stopped"
+    fi
   fi
   rm -f "$RUN/$1.pid"
 }

@@ -74,14 +74,42 @@ def test_kinesalite_put_and_get_with_boto3(monkeypatch):
     client.delete_stream(StreamName=name)
 
 
-def _services(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _services(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts/services.sh"), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, **env},
     )
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _wait_closed(port: int, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _listening("127.0.0.1", port):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_services_up_twice_is_harmless():
@@ -105,24 +133,43 @@ def test_taken_port_gives_a_clear_error(tmp_path):
 
 
 def test_kinesis_service_starts_and_stops_on_its_own_port(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    (port,) = _free_ports(1)
     env = {"DREDGE_KINESIS_PORT": str(port), "DREDGE_RUN_DIR": str(tmp_path)}
     up = _services("up", "kinesis", **env)
     assert up.returncode == 0, up.stderr
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
+        assert _listening("127.0.0.1", port)
+        # bound to 127.0.0.1 only: another loopback address (all of 127/8 is local on Linux)
+        # reaches a socket bound to 0.0.0.0, but not this one
+        assert not _listening("127.0.0.2", port)
     finally:
         down = _services("down", "kinesis", **env)
-    assert "kinesis: stopped" in down.stdout
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("kinesalite still listening after services down")
+    assert "kinesis: stopped" in down.stdout, down.stderr
+    assert _wait_closed(port), "kinesalite still listening after services down"
+
+
+def test_kafka_broker_starts_serves_and_stops_cleanly_on_its_own_ports(tmp_path):
+    from confluent_kafka.admin import AdminClient
+
+    port, controller = _free_ports(2)
+    env = {
+        "DREDGE_KAFKA_PORT": str(port),
+        "DREDGE_KAFKA_CONTROLLER_PORT": str(controller),
+        "DREDGE_RUN_DIR": str(tmp_path),
+    }
+    up = _services("up", "kafka", timeout=300, **env)
+    assert up.returncode == 0, up.stderr
+    try:
+        assert f"kafka: broker ready on 127.0.0.1:{port}" in up.stdout
+        metadata = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"}).list_topics(timeout=30)
+        assert [b.port for b in metadata.brokers.values()] == [port]
+        assert not _listening("127.0.0.2", port)
+        assert not _listening("127.0.0.2", controller)
+    finally:
+        down = _services("down", "kafka", **env)
+    # "stopped" means it exited on SIGTERM; a broker that needed SIGKILL says "killed"
+    assert "kafka: stopped" in down.stdout, down.stderr
+    assert "killed" not in down.stderr
+    assert _wait_closed(port) and _wait_closed(controller)
+    assert not (tmp_path / "kafka-data").exists()
+    assert not (tmp_path / "kafka.pid").exists()
