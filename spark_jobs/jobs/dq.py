@@ -1,11 +1,12 @@
 """``dredge dq``: validate one of Dredge's tables against its Great Expectations suite.
 
     dredge dq --table enriched|ownership|quarantine|parsed [--path PATH] [--where SQL]
-        [--result-json FILE] [--min-attributed-share 0.5] [--ground-truth PATH]
+        [--result-json FILE] [--min-attributed-share SHARE] [--ground-truth PATH]
         [--conf conf/local.yaml]
 
-Prints one line per check (PASS/FAIL and what was observed), writes GX's result JSON when
-asked, and exits 1 when any check fails (2 on a usage error).
+Prints one line per check (PASS/FAIL and what was observed), writes GX's result JSON
+(default ``reports/dq/<table>.json``) and exits 1 when any check fails (2 on a usage error).
+The attributed-share threshold defaults to ``quality.min_attributed_share`` of ``--conf``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from spark_jobs import config
 from spark_jobs.quality.checks import to_truth_sides
 from spark_jobs.quality.runner import validate_table
-from spark_jobs.quality.suites import DEFAULT_MIN_ATTRIBUTED_SHARE, TABLES
+from spark_jobs.quality.suites import TABLES
 from spark_jobs.session import build_session
 from spark_jobs.sources.tables import read_ground_truth, read_table
 
@@ -29,12 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--table", required=True, choices=TABLES)
     p.add_argument("--path", help="Delta table (default: the table's path from --conf)")
     p.add_argument("--where", help="SQL predicate selecting a partition or time range")
-    p.add_argument("--result-json", type=Path, help="write GX's validation result here")
+    p.add_argument(
+        "--result-json",
+        type=Path,
+        help="write GX's validation result here (default: reports/dq/<table>.json)",
+    )
     p.add_argument(
         "--min-attributed-share",
         type=float,
-        default=DEFAULT_MIN_ATTRIBUTED_SHARE,
-        help="enriched: minimum share of attributed flow sides (default %(default)s)",
+        help="enriched: minimum share of attributed flow sides "
+        "(default: quality.min_attributed_share of --conf)",
     )
     p.add_argument("--ground-truth", help="enriched: simulator truth (truth/flows) to compare")
     p.add_argument("--conf", default="conf/local.yaml", help="YAML config (with extends)")
@@ -45,11 +50,14 @@ def main(argv: Sequence[str]) -> int:
     """Entry point of ``dredge dq``."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if not 0.0 <= args.min_attributed_share <= 1.0:
+    share = args.min_attributed_share
+    if share is not None and not 0.0 <= share <= 1.0:
         parser.error("--min-attributed-share must be between 0 and 1")
     if args.ground_truth and args.table != "enriched":
         parser.error("--ground-truth applies to --table enriched only")
     cfg = config.load(args.conf)
+    if share is None:
+        share = cfg.quality.min_attributed_share
     if args.path is None and args.table == "parsed":
         parser.error("--path is required for --table parsed")
     path = args.path or cfg.paths.resolve(args.table)
@@ -58,15 +66,14 @@ def main(argv: Sequence[str]) -> int:
     truth = None
     if args.ground_truth:
         truth = to_truth_sides(read_ground_truth(spark, args.ground_truth))
-    result = validate_table(
-        args.table, df, min_attributed_share=args.min_attributed_share, truth_sides_df=truth
-    )
+    result = validate_table(args.table, df, min_attributed_share=share, truth_sides_df=truth)
     scope = f" where {args.where}" if args.where else ""
     print(f"dredge dq: {args.table} at {path}{scope}")
     print(result.summary())
-    if args.result_json:
-        args.result_json.parent.mkdir(parents=True, exist_ok=True)
-        args.result_json.write_text(json.dumps(result.result_json, indent=2, default=str))
+    out = args.result_json or Path("reports") / "dq" / f"{args.table}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.result_json, indent=2, default=str))
+    print(f"GX result: {out}")
     return 0 if result.success else 1
 
 

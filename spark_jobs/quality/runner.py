@@ -148,6 +148,12 @@ def validate_table(
     return validate(prepare(table, df, truth_sides_df), suite, result_format)
 
 
+def _error_text(err: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters of it)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__
+
+
 def validate_sample(
     df: DataFrame,
     suite_name: str,
@@ -156,20 +162,32 @@ def validate_sample(
     seed: int | None = None,
     min_attributed_share: float = DEFAULT_MIN_ATTRIBUTED_SHARE,
 ) -> dict[str, Any]:
-    """Validate a random ``fraction`` of a (batch) DataFrame; never raises on a failed check.
+    """Validate a random ``fraction`` of a (batch) DataFrame; never raises.
 
     Meant for a micro-batch writer: the returned dict is JSON-ready for the batch metrics,
     ``{"suite", "fraction", "success", "failed": [check...], "observed": {check: text},
     "seconds"}``. ``suite_name`` is a table (``enriched``) or a suite (``dredge_enriched``).
+    If the validation itself cannot run, ``success`` is null and ``error`` names why: the
+    writer calls this after its Delta and Kafka commits, so an exception here would fail
+    (and, on every retry, fail again) a batch whose data is fine.
     """
     table = suite_name.removeprefix("dredge_")
-    sample_df = df.sample(fraction=fraction, seed=seed)
-    result = validate_table(
-        table,
-        sample_df,
-        min_attributed_share=min_attributed_share,
-        result_format=SAMPLE_RESULT_FORMAT,
-    )
+    started = time.monotonic()
+    try:
+        result = validate_table(
+            table,
+            df.sample(fraction=fraction, seed=seed),
+            min_attributed_share=min_attributed_share,
+            result_format=SAMPLE_RESULT_FORMAT,
+        )
+    except Exception as err:  # a monitor must not stop the stream
+        return {
+            "suite": f"dredge_{table}",
+            "fraction": fraction,
+            "success": None,
+            "error": _error_text(err),
+            "seconds": round(time.monotonic() - started, 3),
+        }
     bad = [o for o in result.outcomes if not o.success]
     return {
         "suite": result.suite,

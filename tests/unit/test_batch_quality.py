@@ -3,6 +3,7 @@ validates the batch's final rows with the enriched suite and reports (never rais
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -43,3 +44,15 @@ def test_sampled_validation_uses_the_enriched_suite(monkeypatch):
 def test_fractions_outside_zero_one_fail_at_load(key):
     with pytest.raises(ConfigError, match=f"quality.{key}"):
         config.from_dict({"quality": {key: 1.5}})
+
+
+def test_the_report_lands_in_the_batch_metrics(capsys):
+    writer = _writer(0.25)
+    report = {"suite": "dredge_enriched", "success": False, "failed": ["srcport_range"]}
+    counts = {"records_in": 4, "flows_final": 4, "both_attributed": 2}
+    writer._report(3, 0.0, counts, 0, 0, report)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "dredge_batch" in x)
+    metrics = json.loads(line)["dredge_batch"]
+    assert metrics["quality"] == report
+    assert metrics["pct_both_attributed"] == 50.0
+    assert writer.metrics[-1]["quality"] == report
