@@ -135,10 +135,10 @@ def test_parsed_suite_names_each_broken_rule(spark: SparkSession) -> None:
         flow(4, flow_id=None),
         _nodata(5),
     ]
-    result = validate_table("parsed", _parsed(enriched_df(spark, bad)))
+    result = validate_table("parsed", _parsed(enriched_df(spark, bad)).drop("account_id"))
     assert not result.success
     _assert_only(result, {
-        "srcport_range", "dstport_range", "protocol_range", "bytes_non_negative",
+        "parsed_columns", "srcport_range", "dstport_range", "protocol_range", "bytes_non_negative",
         "packets_non_negative", "start_not_after_end", "action_in_set", "log_status_in_set",
         "addresses_valid", "flow_id_present",
     })  # fmt: skip
@@ -151,6 +151,7 @@ def test_parsed_suite_names_each_broken_rule(spark: SparkSession) -> None:
     assert result.outcome("addresses_valid").sample == ("srcaddr",)
     assert result.outcome("start_not_after_end").unexpected_count == 1
     assert result.outcome("flow_id_present").unexpected_count == 1
+    assert "account_id" not in result.outcome("parsed_columns").observed_value
     assert "FAIL protocol_range" in result.summary()
 
 
@@ -174,25 +175,32 @@ def test_enriched_suite_names_each_broken_rule(spark: SparkSession) -> None:
         flow(3, "search", None, cross_region=True),  # dst region unknown
         flow(4, None, None, dst_attribution_status=None),
         flow(5),
+        flow(6, src_attribution_status=None, dst_attribution_status="pending"),
     ]
     truth_rows = [dict(r) for r in rows]
     truth_rows[4]["src_app"] = "search"  # flow 5's src was search, we said checkout
     truth = _truth(spark, truth_rows)
-    result = validate_table(
-        "enriched", enriched_df(spark, rows), min_attributed_share=0.9, truth_sides_df=truth
-    )
+    enriched = enriched_df(spark, rows).drop("origin_sub")
+    result = validate_table("enriched", enriched, min_attributed_share=0.9, truth_sides_df=truth)
     _assert_only(result, {
-        "src_attribution_status_final", "dst_attribution_status_present",
+        "enriched_columns", "src_attribution_status_final", "src_attribution_status_present",
+        "dst_attribution_status_final", "dst_attribution_status_present",
         "cross_region_consistent", "attributed_share", "no_misattribution",
     })  # fmt: skip
+    assert "origin_sub" not in result.outcome("enriched_columns").observed_value
     assert result.outcome("src_attribution_status_final").sample == ("pending",)
+    assert result.outcome("dst_attribution_status_final").sample == ("pending",)
+    assert result.outcome("src_attribution_status_present").unexpected_count == 1
+    assert result.outcome("dst_attribution_status_present").unexpected_count == 1
     assert result.outcome("cross_region_consistent").observed_value == 2
-    # sides attributed: 1 (pending src) + 2 + 1 + 0 + 2 = 6 of 10
-    assert result.outcome("attributed_share").observed_value == pytest.approx(0.6)
+    # sides attributed: 1 (pending src) + 2 + 1 + 0 + 2 + 0 = 6 of 12
+    assert result.outcome("attributed_share").observed_value == pytest.approx(0.5)
     assert result.outcome("no_misattribution").sample == ("src:checkout!=search",)
 
 
-def _ownership(spark: SparkSession, rows: list[tuple[str, datetime, datetime | None]]) -> DataFrame:
+def _ownership(
+    spark: SparkSession, rows: list[tuple[str, datetime | None, datetime | None]]
+) -> DataFrame:
     data = [
         (ip, ip_key_py(ip), "app", "c", "111122223333", "us-east-1", "use1-az1", "vpc-1",
          "subnet-1", f"i-{n}", "instance", "ec2", a, b, None)
@@ -210,15 +218,18 @@ def _good_ownership(spark: SparkSession) -> DataFrame:
 
 def _bad_ownership(spark: SparkSession) -> DataFrame:
     t = [T0 + timedelta(hours=h) for h in range(3)]
-    return _ownership(
+    df = _ownership(
         spark,
         [
             ("192.0.2.1", t[0], t[2]),
             ("192.0.2.1", t[1], None),  # overlaps the first
             ("192.0.2.2", t[2], t[1]),  # ends before it starts
             ("192.0.2.3", t[0], None),
+            ("192.0.2.4", t[0], None),  # its key is dropped below
+            ("192.0.2.5", None, t[1]),  # no start
         ],
     )
+    return df.withColumn("ip_key", F.when(F.col("ip") != "192.0.2.4", F.col("ip_key")))
 
 
 def test_ownership_suite_passes_on_good_intervals(spark: SparkSession) -> None:
@@ -228,11 +239,14 @@ def test_ownership_suite_passes_on_good_intervals(spark: SparkSession) -> None:
 
 def test_ownership_suite_names_overlaps_and_inverted_intervals(spark: SparkSession) -> None:
     result = validate_table("ownership", _bad_ownership(spark).drop("subnet_id"))
-    _assert_only(
-        result, {"ownership_columns", "valid_from_before_valid_to", "ownership_no_overlap"}
-    )
+    _assert_only(result, {
+        "ownership_columns", "ip_key_present", "valid_from_present",
+        "valid_from_before_valid_to", "ownership_no_overlap",
+    })  # fmt: skip
     assert result.outcome("ownership_no_overlap").sample == ("192.0.2.1",)
     assert result.outcome("valid_from_before_valid_to").unexpected_count == 1
+    assert result.outcome("ip_key_present").unexpected_count == 1
+    assert result.outcome("valid_from_present").unexpected_count == 1
     assert "subnet_id" not in result.outcome("ownership_columns").observed_value
 
 
@@ -244,8 +258,10 @@ def _quarantine(spark: SparkSession, rows: list[tuple[str | None, str | None]]) 
 def test_quarantine_suite(spark: SparkSession) -> None:
     good = validate_table("quarantine", _quarantine(spark, [("bad_gzip", "H4sI"), ("field_count", "2 x")]))  # fmt: skip
     assert good.success, good.summary()
-    bad = validate_table("quarantine", _quarantine(spark, [("mystery", "x"), (None, "y"), ("empty", None)]))  # fmt: skip
-    _assert_only(bad, {"reason_known", "reason_present", "raw_present"})
+    bad_df = _quarantine(spark, [("mystery", "x"), (None, "y"), ("empty", None)]).drop("detail")
+    bad = validate_table("quarantine", bad_df)
+    _assert_only(bad, {"quarantine_columns", "reason_known", "reason_present", "raw_present"})
+    assert "detail" not in bad.outcome("quarantine_columns").observed_value
     assert bad.outcome("reason_known").sample == ("mystery",)
     assert bad.outcome("raw_present").unexpected_count == 1
 
@@ -261,11 +277,23 @@ def test_validate_sample_reports_failures_as_metrics(spark: SparkSession) -> Non
     json.dumps(report)
 
 
+def test_validate_sample_reports_an_error_instead_of_raising(spark: SparkSession) -> None:
+    report = validate_sample(spark.range(3), "enriched", 1.0)
+    assert report["success"] is None
+    assert report["suite"] == "dredge_enriched"
+    assert "is_traffic" in report["error"] or "srcaddr" in report["error"], report
+    json.dumps(report)
+
+
 # ---- dredge dq ----------------------------------------------------------------------------
 
 
-def test_dq_main_exit_codes_and_json(spark: SparkSession, tmp_path: Path, capsys: Any) -> None:
+def test_dq_main_exit_codes_and_json(
+    spark: SparkSession, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from spark_jobs.jobs import dq
+
+    monkeypatch.chdir(tmp_path)  # the default result JSON goes to ./reports/dq
 
     good, bad = tmp_path / "good", tmp_path / "bad"
     _good_ownership(spark).write.format("delta").save(str(good))
@@ -279,6 +307,8 @@ def test_dq_main_exit_codes_and_json(spark: SparkSession, tmp_path: Path, capsys
     assert dq.main(["--table", "ownership", "--path", str(bad), "--result-json", str(out), "--conf", conf]) == 1  # fmt: skip
     assert json.loads(out.read_text())["success"] is False
     assert "FAIL ownership_no_overlap" in capsys.readouterr().out
-    # the broken rows are outside this slice
+    # the broken rows are outside this slice; without --result-json the JSON still goes out
     where = "ip = '192.0.2.3'"
     assert dq.main(["--table", "ownership", "--path", str(bad), "--where", where, "--conf", conf]) == 0  # fmt: skip
+    default = tmp_path / "reports" / "dq" / "ownership.json"
+    assert json.loads(default.read_text())["success"] is True
