@@ -26,7 +26,8 @@ ENRICHED = os.environ.get("DREDGE_ENRICHED", "data/enriched")
 CONF = os.environ.get("DREDGE_CONF", "conf/local.yaml")
 WHERE = os.environ.get("DREDGE_WHERE", "")
 MASTER = os.environ.get("DREDGE_SPARK_MASTER", "local[2]")
-UNIT = "hour"  # date_trunc unit: minute, hour, day
+# date_trunc unit: minute, hour, day (the demo spans minutes, a production day hours)
+UNIT = os.environ.get("DREDGE_COVERAGE_UNIT", "minute")
 
 # %%
 from spark_jobs import analysis

@@ -55,10 +55,9 @@ ax.set_title(f"Top {TOP_N} cross-region pairs by bytes")
 show(fig)
 
 # %% [markdown]
-# Pairs with traffic in both directions are the strongest co-location candidates.
+# Pairs with traffic in both directions are the strongest co-location candidates
+# (`spark_jobs.analysis.cross_region_two_way`).
 
 # %%
-if not talkers.empty:
-    fwd = talkers.set_index(["src_label", "dst_label"]).bytes
-    both = [(a, b, fwd[(a, b)] + fwd[(b, a)]) for a, b in fwd.index if (b, a) in fwd.index and a < b]
-    print(both or "no pair talks in both directions")
+two_way = analysis.cross_region_two_way(enriched_df).limit(TOP_N).toPandas()
+two_way

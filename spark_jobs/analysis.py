@@ -59,6 +59,35 @@ def cross_region_talkers(enriched_df: DataFrame) -> DataFrame:
     )
 
 
+def cross_region_two_way(enriched_df: DataFrame) -> DataFrame:
+    """Application pairs that talk across regions in both directions, most bytes first: the
+    strongest co-location candidates (both directions pay inter-region transfer).
+
+    Needs: the columns of :func:`cross_region_talkers`.
+    Returns: ``label_a, label_b, bytes_a_to_b, bytes_b_to_a, bytes`` with ``label_a < label_b``.
+    """
+    per_pair = (
+        cross_region_talkers(enriched_df).groupBy(*PAIR_COLUMNS).agg(F.sum("bytes").alias("bytes"))
+    )
+    fwd, back = per_pair.alias("f"), per_pair.alias("b")
+    cond = (
+        (F.col("f.src_label") == F.col("b.dst_label"))
+        & (F.col("f.dst_label") == F.col("b.src_label"))
+        & (F.col("f.src_label") < F.col("f.dst_label"))
+    )
+    return (
+        fwd.join(back, on=cond, how="inner")
+        .select(
+            F.col("f.src_label").alias("label_a"),
+            F.col("f.dst_label").alias("label_b"),
+            F.col("f.bytes").alias("bytes_a_to_b"),
+            F.col("b.bytes").alias("bytes_b_to_a"),
+            (F.col("f.bytes") + F.col("b.bytes")).alias("bytes"),
+        )
+        .orderBy(F.desc("bytes"), "label_a", "label_b")
+    )
+
+
 def _transfer_kind() -> Column:
     return (
         F.when(F.col("cross_region"), F.lit("inter_region"))

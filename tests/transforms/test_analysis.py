@@ -21,12 +21,17 @@ def test_cross_region_talkers_sum_pairs_and_skip_duplicates(spark: SparkSession)
         flow(4, "search", "checkout", bytes_=500),
         flow(5, "checkout", "payments", bytes_=10_000),  # same region
         flow(6, "checkout", None, bytes_=10_000),  # region of internet unknown
+        flow(7, "payments", "search", bytes_=70),  # one direction only
     ]
-    got = [tuple(r) for r in analysis.cross_region_talkers(enriched_df(spark, rows)).collect()]
+    df = enriched_df(spark, rows)
+    got = [tuple(r) for r in analysis.cross_region_talkers(df).collect()]
     assert got == [
         ("search", "eu-west-1", "checkout", "us-east-1", 1, 500, 10),
         ("checkout", "us-east-1", "search", "eu-west-1", 2, 150, 20),
+        ("payments", "us-east-1", "search", "eu-west-1", 1, 70, 10),
     ]
+    two_way = [tuple(r) for r in analysis.cross_region_two_way(df).collect()]
+    assert two_way == [("checkout", "search", 150, 500, 650)]
 
 
 def test_inter_az_traffic_costs_each_direction_and_regions_once(spark: SparkSession) -> None:
