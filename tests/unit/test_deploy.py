@@ -22,11 +22,6 @@ EMR = ROOT / "deploy/emr"
 BUNDLE = ROOT / "deploy/databricks/databricks.yml"
 SERVERLESS = sorted((EMR / "serverless").glob("*.json"))
 DEPLOYED_COMMANDS = {"stream", "refresh-ownership", "dq"}
-# `dredge dq` (spark_jobs/jobs/dq.py) exists but is not registered in cli.COMMANDS yet: the
-# deployed dq job would fail with "unknown command". Runs for real once the lead registers it.
-needs_dq_command = pytest.mark.xfail(
-    "dq" not in COMMANDS, reason="register dq in spark_jobs.cli.COMMANDS", strict=True
-)
 
 KINESIS_READ = {
     "kinesis:DescribeStreamSummary",
@@ -138,7 +133,6 @@ def _console_scripts() -> dict[str, str]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
-@needs_dq_command
 def test_bundle_parses_and_runs_existing_cli_commands():
     bundle = yaml.safe_load(BUNDLE.read_text())
     assert set(bundle["targets"]) == {"dev", "prod"}
@@ -148,6 +142,9 @@ def test_bundle_parses_and_runs_existing_cli_commands():
     assert set(commands) <= set(COMMANDS)
     jobs = bundle["resources"]["jobs"]
     assert jobs["dredge_stream"]["continuous"]["pause_status"] == "UNPAUSED"
+    for job in jobs.values():  # every job reads the Databricks overlay (native kinesis source)
+        params = job["tasks"][0]["python_wheel_task"]["parameters"]
+        assert params[params.index("--conf") + 1] == "${workspace.file_path}/conf/databricks.yaml"
     assert "schedule" in jobs["dredge_refresh_ownership"] and "schedule" in jobs["dredge_dq"]
 
 
@@ -164,7 +161,6 @@ def _submitted_command(args: list[str]) -> str:
     return args[main + 1]
 
 
-@needs_dq_command
 def test_emr_steps_parse_and_run_existing_cli_commands():
     steps = json.loads((EMR / "steps.json").read_text())
     assert all(s["Jar"] == "command-runner.jar" and s["Args"][0] == "spark-submit" for s in steps)
@@ -173,11 +169,11 @@ def test_emr_steps_parse_and_run_existing_cli_commands():
     assert set(commands) <= set(COMMANDS)
 
 
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, marks=needs_dq_command) if p.stem == "dq" else p for p in SERVERLESS],
-    ids=lambda p: p.stem,
-)
+def test_serverless_has_one_job_run_per_deployed_command():
+    assert {p.stem for p in SERVERLESS} == DEPLOYED_COMMANDS
+
+
+@pytest.mark.parametrize("path", SERVERLESS, ids=lambda p: p.stem)
 def test_serverless_job_runs_parse_and_run_existing_cli_commands(path):
     run = json.loads(path.read_text())
     submit = run["jobDriver"]["sparkSubmit"]
@@ -212,6 +208,45 @@ def test_emr_render_fills_every_placeholder_and_validates_the_overlay(tmp_path):
     assert refresh[refresh.index("--accounts") + 1] == "444455556666"
     for job in ("stream", "refresh-ownership", "dq"):
         assert "${" not in (tmp_path / f"serverless/{job}.json").read_text()
+
+
+def _parse_deployed(args: list[str]) -> None:
+    """Parse a deployed command line with the subcommand's own argument parser (no Spark
+    session): a flag the CLI does not know fails here, not on the cluster."""
+    from spark_jobs.jobs import dq, enrich_flows, refresh_ownership
+
+    command, rest = args[0], args[1:]
+    if command == "stream":
+        enrich_flows._parser("dredge stream").parse_args(rest)
+    elif command == "refresh-ownership":
+        refresh_ownership.parse_args(rest)
+    elif command == "dq":
+        dq._parser().parse_args(rest)
+    else:
+        pytest.fail(f"not a deployed command: {command}")
+
+
+def test_every_deployed_command_line_parses(tmp_path):
+    bundle = yaml.safe_load(BUNDLE.read_text())
+    lines = [
+        task["python_wheel_task"]["parameters"]
+        for job in bundle["resources"]["jobs"].values()
+        for task in job["tasks"]
+    ]
+    render = _load_module(EMR / "render.py")
+    env = {"DREDGE_BUCKET": "b", "DREDGE_RELEASE": "r", "DREDGE_WHEEL": "w.whl"}
+    render.render(tmp_path, {**env, "DREDGE_KAFKA_BOOTSTRAP": "b-1.msk:9096"})
+    for step in json.loads((tmp_path / "steps.json").read_text()):
+        args = step["Args"]
+        lines.append(
+            args[next(i for i, a in enumerate(args) if a.endswith("dredge_submit.py")) + 1 :]
+        )
+    for job in DEPLOYED_COMMANDS:
+        run = json.loads((tmp_path / f"serverless/{job}.json").read_text())
+        lines.append(run["jobDriver"]["sparkSubmit"]["entryPointArguments"])
+    assert len(lines) == 3 * len(DEPLOYED_COMMANDS)
+    for line in lines:
+        _parse_deployed(line)
 
 
 def test_emr_render_requires_the_bucket(tmp_path):
