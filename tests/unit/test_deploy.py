@@ -292,3 +292,24 @@ def test_kafka_login_from_secrets_manager_wins_over_plain_variables():
 def test_kafka_secret_errors(options, env, fetched, match):
     with pytest.raises(KafkaSecretError, match=match):
         kafka_client_options(options, env, lambda _: fetched)
+
+
+@pytest.mark.parametrize("name", ["emr", "databricks"])
+def test_platform_kafka_security_reaches_the_sink_with_the_login_from_the_environment(
+    name, monkeypatch
+):
+    from spark_jobs.jobs.enrich_flows import targets_for
+
+    monkeypatch.delenv("DREDGE_KAFKA_SECRET_ID", raising=False)
+    monkeypatch.setenv("DREDGE_KAFKA_SASL_USERNAME", "dredge")
+    monkeypatch.setenv("DREDGE_KAFKA_SASL_PASSWORD", "s3cret")
+    cfg = config.load(ROOT / f"conf/{name}.yaml")
+    targets = targets_for(cfg, "dredge-enrich")
+    assert targets.kafka_bootstrap == cfg.kafka.bootstrap_servers
+    assert targets.kafka_options == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "ssl.ca.location": "probe",
+        "sasl.username": "dredge",
+        "sasl.password": "s3cret",
+    }
