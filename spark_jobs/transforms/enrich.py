@@ -17,7 +17,8 @@ The rule that keeps Dredge honest - *unattributed is acceptable, misattributed i
 
 The owner join is an equality join on the address key with the time range as a predicate
 (intervals of one address never overlap, so at most one row matches); CIDR matching is one
-broadcast equality join per distinct prefix length - no nested loop, no Python UDF.
+broadcast equality join per distinct prefix length over the batch's distinct addresses, then
+one equality join per side - no nested loop, no Python UDF.
 """
 
 from __future__ import annotations
@@ -93,12 +94,17 @@ def filter_owners_for(flows_df: DataFrame, owners_df: DataFrame) -> DataFrame:
 
     Needs (flows): the ``*addr_key`` columns of :func:`side_key`; (owners): ``ip_key``.
     """
-    keys = (
+    keys = _batch_keys(flows_df)
+    return owners_df.join(keys, owners_df["ip_key"] == keys["_key"], how="left_semi")
+
+
+def _batch_keys(flows_df: DataFrame) -> DataFrame:
+    """The distinct non-null address keys (``_key``) of both sides of ``flows_df``."""
+    return (
         flows_df.select(F.explode(F.array(side_key("src"), side_key("dst"))).alias("_key"))
         .where(F.col("_key").isNotNull())
         .distinct()
     )
-    return owners_df.join(keys, owners_df["ip_key"] == keys["_key"], how="left_semi")
 
 
 def _side_status(side: str, freshness: datetime | None) -> Column:
@@ -120,19 +126,27 @@ def _side_status(side: str, freshness: datetime | None) -> Column:
     )
 
 
-def _join_labels(
-    flows_df: DataFrame, labels_df: DataFrame, side: str, prefix_lengths: Sequence[int]
+def address_labels(
+    flows_df: DataFrame, labels_df: DataFrame, prefix_lengths: Sequence[int]
 ) -> DataFrame:
-    """Longest-prefix CIDR label per side, one broadcast equality join per prefix length."""
-    out = flows_df
+    """The longest-prefix CIDR label of every distinct address the flows attribute.
+
+    One broadcast equality join per prefix length, run on the batch's *distinct* addresses
+    (thousands) rather than on every flow side (millions): the flows then meet the result in
+    one equality join per side. Addresses no label covers get ``internet``.
+
+    Needs (flows): the ``*addr_key`` columns of :func:`side_key`; (labels): ``prefix_len``,
+    ``prefix_key`` and :data:`LABEL_FIELDS`. Returns ``_a_key``, ``_a_label`` (a struct).
+    """
+    out = _batch_keys(flows_df).withColumnRenamed("_key", "_a_key")
     names = []
     for bits in sorted(set(prefix_lengths), reverse=True):
-        name = f"_{side}_l{bits}"
+        name = f"_l{bits}"
         right = labels_df.where(F.col("prefix_len") == bits).select(
             F.col("prefix_key").alias(f"{name}_key"),
             F.struct(*[F.col(c) for c in LABEL_FIELDS]).alias(name),
         )
-        cond = F.col(f"{name}_key") == ip_prefix_key(side_key(side), bits)
+        cond = F.col(f"{name}_key") == ip_prefix_key(F.col("_a_key"), bits)
         out = out.join(F.broadcast(right), on=cond, how="left").drop(f"{name}_key")
         names.append(name)
     internet = F.struct(
@@ -142,7 +156,15 @@ def _join_labels(
         F.lit(None).cast("string").alias("service"),
     )
     best = F.coalesce(*[F.col(n) for n in names], internet) if names else internet
-    return out.withColumn(f"_{side}_label", F.when(side_key(side).isNotNull(), best)).drop(*names)
+    return out.select("_a_key", best.alias("_a_label"))
+
+
+def _join_labels(flows_df: DataFrame, addr_labels_df: DataFrame, side: str) -> DataFrame:
+    """One side's label from :func:`address_labels` (the same broadcast serves both sides)."""
+    joined = flows_df.join(
+        F.broadcast(addr_labels_df), on=F.col("_a_key") == side_key(side), how="left"
+    )
+    return joined.withColumnRenamed("_a_label", f"_{side}_label").drop("_a_key")
 
 
 def _side_columns(side: str, freshness: datetime | None) -> list[Column]:
@@ -194,14 +216,15 @@ def with_attribution(
         if scope_freshness
         else F.lit(None).cast("timestamp")
     )
+    addr_labels = address_labels(flows_df, labels_df, prefix_lengths)
     staged = flows_df
     for side in SIDES:
         staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
-        staged = _join_labels(staged, labels_df, side, prefix_lengths)
+        staged = _join_labels(staged, addr_labels, side)
     side_cols = [c for side in SIDES for c in _side_columns(side, freshness)]
     helper_cols = [c for c in staged.columns if c.startswith("_src_") or c.startswith("_dst_")]
     out = staged.select(*[c for c in staged.columns if c not in helper_cols], *side_cols)
-    return out.transform(with_cross_flags).transform(with_duplicate_view)
+    return out.transform(with_cross_flags).transform(lambda df: with_duplicate_view(df, flows_df))
 
 
 def with_cross_flags(df: DataFrame) -> DataFrame:
@@ -221,17 +244,23 @@ def with_cross_flags(df: DataFrame) -> DataFrame:
     )
 
 
-def with_duplicate_view(df: DataFrame) -> DataFrame:
+def with_duplicate_view(df: DataFrame, views_df: DataFrame | None = None) -> DataFrame:
     """Flag the second view of a flow logged at both ENIs (``is_duplicate_view``).
 
     A flow between two monitored ENIs is logged twice: egress at the source ENI and ingress
     at the destination ENI, same 5-tuple and window. When the format carries
     ``flow-direction`` (v5+), the ingress record of a flow whose both ends are owned by
-    ENI-backed resources is the duplicate. Without it (v2), the records of one 5-tuple and
-    start time *within the micro-batch* are ranked by ``interface_id`` and all but the first
-    are flagged; the two views of a flow delivered in different batches are then both kept
-    (documented limitation; use a v5 format to remove it). Needs the 5-tuple, ``start_time``,
-    ``interface_id``, ``flow_direction``, ``flow_id`` and the side kinds/statuses.
+    ENI-backed resources is the duplicate. Without it (v2), the records without a direction
+    that share one 5-tuple and start time *within the micro-batch* are ranked by
+    ``interface_id`` and all but the first are flagged; the two views of a flow delivered in
+    different batches are then both kept (documented limitation; use a v5 format to remove
+    it). Needs the 5-tuple, ``start_time``, ``interface_id``, ``flow_direction``, ``flow_id``
+    and the side kinds/statuses.
+
+    The ranking runs on a narrow projection (``views_df``, default ``df``: any frame with the
+    same rows' 5-tuple, ``start_time``, ``interface_id``, ``flow_direction`` and ``flow_id``,
+    e.g. the flows before attribution) and only the later views' ``flow_id`` s are broadcast
+    back, so the wide rows are never shuffled.
     """
     both_enis = (
         F.col("src_kind").isin(*ENI_KINDS)
@@ -239,11 +268,24 @@ def with_duplicate_view(df: DataFrame) -> DataFrame:
         & (F.col("src_attribution_status") == ATTRIBUTED)
         & (F.col("dst_attribution_status") == ATTRIBUTED)
     )
-    views = Window.partitionBy(*FIVE_TUPLE, "start_time").orderBy("interface_id", "flow_id")
-    by_rank = F.row_number().over(views) > 1
+    later = F.broadcast(_later_views(df if views_df is None else views_df))
+    joined = df.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
+    by_rank = F.col("_later_id").isNotNull()
     by_direction = F.col("flow_direction") == "ingress"
     dup = both_enis & F.when(F.col("flow_direction").isNotNull(), by_direction).otherwise(by_rank)
-    return df.withColumn("is_duplicate_view", F.coalesce(dup, F.lit(False)))
+    flag = F.coalesce(dup, F.lit(False)).alias("is_duplicate_view")
+    return joined.select(*[F.col(c) for c in df.columns if c != "is_duplicate_view"], flag)
+
+
+def _later_views(views_df: DataFrame) -> DataFrame:
+    """``_later_id``: the ``flow_id`` of every direction-less record that is not the first
+    (by ``interface_id``, ``flow_id``) of its 5-tuple and start time."""
+    views = Window.partitionBy(*FIVE_TUPLE, "start_time").orderBy("interface_id", "flow_id")
+    narrow = views_df.where(F.col("flow_direction").isNull()).select(
+        "flow_id", *FIVE_TUPLE, "start_time", "interface_id"
+    )
+    ranked = narrow.withColumn("_rank", F.row_number().over(views))
+    return ranked.where(F.col("_rank") > 1).select(F.col("flow_id").alias("_later_id")).distinct()
 
 
 def with_expired_pending(df: DataFrame, now: datetime, max_wait_minutes: int) -> DataFrame:
