@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_jobs.sources.files import (
@@ -66,6 +67,24 @@ def test_text_files_use_their_own_header(spark: SparkSession, tmp_path: Path) ->
     assert (Path(bad.origin).name, bad.origin_offset, bad.reason) == ("a.log.gz", "4", "port_range")
     assert bad.origin == f"file:{tmp_path}/AWSLogs/1/a.log.gz"
     assert bad.raw == V2_LINES[2]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 4 gap: Spark's text reader turns bytes that are not UTF-8 into U+FFFD, and "
+    "the line then parses as a valid flow; parse.py should quarantine it as bad_utf8",
+)
+def test_bytes_that_are_not_utf8_in_a_text_file_are_quarantined(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.log.gz"
+    good = V2_LINES[0].encode()
+    bad = good.replace(b"123456789010", b"1234\xff\xfe789010")
+    path.write_bytes(gzip.compress(V2_HEADER.encode() + b"\n" + good + b"\n" + bad + b"\n"))
+    parsed_df = parse_flow_lines_with_header(read_flow_log_text(spark, str(tmp_path)))
+    assert [r.origin_offset for r in filter_valid_flows(parsed_df).collect()] == ["2"]
+    (row,) = to_quarantine_rows(parsed_df).collect()
+    assert (row.origin, row.origin_offset, row.reason) == (f"file:{path}", "3", "bad_utf8")
 
 
 def test_parquet_delivery_columns_are_underscored_fields(
