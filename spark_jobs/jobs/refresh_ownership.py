@@ -5,7 +5,8 @@
 
 Snapshots (files, or directories of files) and the live AWS sweep are applied in order of
 ``observed_at``. The CIDR-label table gets the label sources the run read (ip-ranges, VPC file,
-the sweep's VPCs/subnets) plus ``internet``; labels of sources it did not read stay. Exit codes:
+the sweep's VPCs/subnets) plus ``internet``; labels of sources it did not read stay (a run that
+reads none creates an internet-only table if there is none). Exit codes:
 0 = everything applied; 1 = a partial failure (some account/region was unreachable: nothing
 applied for it, its intervals stay open); 2 = rejected input (a stale or malformed snapshot;
 nothing applied). With ``--every`` the job loops with jitter until SIGTERM/SIGINT, finishing
@@ -31,6 +32,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import config
 from spark_jobs.session import build_session
+from spark_jobs.sinks.delta import table_exists
 from spark_jobs.sinks.ownership import (
     StaleObservationError,
     apply_observation,
@@ -172,6 +174,8 @@ def run_once(spark: SparkSession, opts: RefreshOptions, ownership: str, labels: 
     keep = labels_to_keep(opts, failed_regions)
     if keep is not None:
         write_cidr_labels(cidr_labels_df(spark, label_rows + internet_labels()), labels, keep)
+    elif not table_exists(spark, labels):  # `dredge stream` needs the table, even internet-only
+        write_cidr_labels(cidr_labels_df(spark, internet_labels()), labels)
     return code
 
 

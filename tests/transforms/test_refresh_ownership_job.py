@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from spark_jobs.jobs import refresh_ownership
+from spark_jobs import config
+from spark_jobs.jobs import enrich_flows, refresh_ownership
 from spark_jobs.sinks.ownership import write_cidr_labels
 from spark_jobs.sources.inventory import InventoryConfig
 from spark_jobs.sources.ownership import (
@@ -119,3 +120,28 @@ def test_sweep_labels_keep_failed_regions_and_ip_ranges(
         ("52.95.0.0/16", "aws_service", "aws:S3:us-east-1"),  # not refreshed: kept
         ("::/0", "internet", "internet"),
     ]
+
+
+def test_snapshot_only_run_creates_internet_labels(spark: SparkSession, tmp_path: Path) -> None:
+    """The README path (``--snapshot`` alone, then ``dredge stream``) needs a label table; a
+    later label-less run leaves the labels another run wrote alone."""
+    snap = tmp_path / "a.jsonl"
+    _snap(snap, "2024-05-01T00:00:00Z", ["192.0.2.1"])
+    root = tmp_path / "data"
+    args = ["--conf", CONF, "--set", f"paths.root={root}"]
+    assert refresh_ownership.main([*args, "--snapshot", str(snap)]) == refresh_ownership.EXIT_OK
+    labels_path = str(root / "cidr_labels")
+    got = sorted(
+        (r["cidr"], r["kind"], r["label"]) for r in read_cidr_labels(spark, labels_path).collect()
+    )
+    assert got == [("0.0.0.0/0", "internet", "internet"), ("::/0", "internet", "internet")]
+    cfg = config.load(CONF, {"paths": {"root": str(root)}, "kafka": {"enabled": False}})
+    enrich_flows._prepare(spark, cfg)  # raised SystemExit "no cidr_labels table" before
+    ip_ranges = tmp_path / "ip-ranges.json"
+    ip_ranges.write_text(json.dumps({"prefixes": [
+        {"ip_prefix": "52.95.0.0/16", "region": "us-east-1", "service": "S3"}]}))  # fmt: skip
+    assert refresh_ownership.main([*args, "--ip-ranges", str(ip_ranges)]) == 0
+    _snap(snap, "2024-05-01T00:05:00Z", ["192.0.2.1"])
+    assert refresh_ownership.main([*args, "--snapshot", str(snap)]) == refresh_ownership.EXIT_OK
+    kinds = sorted(r["kind"] for r in read_cidr_labels(spark, labels_path).collect())
+    assert kinds == ["aws_service", "internet", "internet"]
