@@ -19,6 +19,8 @@ jobs' roles; the Kafka login from the Secrets Manager secret named by DREDGE_KAF
   (comma list; empty = the job role's own account), DREDGE_REFRESH_EVERY=5m,
   DREDGE_DQ_WHERE, DREDGE_PYTHON=python3.11, DREDGE_SERVERLESS_APP_ID and
   DREDGE_{STREAM,REFRESH,DQ}_ROLE_ARN (Serverless only).
+The dq job writes its GX result to s3://$DREDGE_BUCKET/$DREDGE_PREFIX/dq-results/enriched.json
+(the prefix conf/iam/dq-job.json lets it write; each run replaces the previous result).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def template_values(env: Mapping[str, str]) -> dict[str, str]:
     return {
         "ARTIFACTS": f"{base}/artifacts/{_need(env, 'DREDGE_RELEASE')}",
         "LOGS": f"{base}/logs",
+        "DQ_RESULTS": f"{base}/dq-results",
         "WHEEL": _need(env, "DREDGE_WHEEL"),
         "PYTHON": env.get("DREDGE_PYTHON", "python3.11"),
         "KAFKA_SECRET_ID": env.get("DREDGE_KAFKA_SECRET_ID", ""),

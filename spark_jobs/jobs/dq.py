@@ -1,11 +1,12 @@
 """``dredge dq``: validate one of Dredge's tables against its Great Expectations suite.
 
     dredge dq --table enriched|ownership|quarantine|parsed [--path PATH] [--where SQL]
-        [--result-json FILE] [--min-attributed-share SHARE] [--ground-truth PATH]
-        [--conf conf/local.yaml]
+        [--result-json FILE|s3://BUCKET/KEY] [--min-attributed-share SHARE]
+        [--ground-truth PATH] [--conf conf/local.yaml]
 
 Prints one line per check (PASS/FAIL and what was observed), writes GX's result JSON
-(default ``reports/dq/<table>.json``) and exits 1 when any check fails (2 on a usage error).
+(default ``reports/dq/<table>.json``; an ``s3://`` URI is written with boto3) and exits 1
+when any check fails (2 on a usage error).
 The attributed-share threshold defaults to ``quality.min_attributed_share`` of ``--conf``.
 """
 
@@ -22,6 +23,7 @@ from spark_jobs.quality.checks import to_truth_sides
 from spark_jobs.quality.runner import validate_table
 from spark_jobs.quality.suites import TABLES
 from spark_jobs.session import build_session
+from spark_jobs.sinks.reports import write_report
 from spark_jobs.sources.tables import read_ground_truth, read_table
 
 
@@ -32,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--where", help="SQL predicate selecting a partition or time range")
     p.add_argument(
         "--result-json",
-        type=Path,
-        help="write GX's validation result here (default: reports/dq/<table>.json)",
+        help="write GX's validation result here, a path or s3://bucket/key "
+        "(default: reports/dq/<table>.json)",
     )
     p.add_argument(
         "--min-attributed-share",
@@ -70,9 +72,8 @@ def main(argv: Sequence[str]) -> int:
     scope = f" where {args.where}" if args.where else ""
     print(f"dredge dq: {args.table} at {path}{scope}")
     print(result.summary())
-    out = args.result_json or Path("reports") / "dq" / f"{args.table}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result.result_json, indent=2, default=str))
+    out = args.result_json or str(Path("reports") / "dq" / f"{args.table}.json")
+    write_report(out, json.dumps(result.result_json, indent=2, default=str))
     print(f"GX result: {out}")
     return 0 if result.success else 1
 

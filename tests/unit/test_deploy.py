@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import sys
@@ -313,3 +314,35 @@ def test_platform_kafka_security_reaches_the_sink_with_the_login_from_the_enviro
         "sasl.username": "dredge",
         "sasl.password": "s3cret",
     }
+
+
+def _result_json(args: list[str]) -> str:
+    return args[args.index("--result-json") + 1]
+
+
+def test_dq_jobs_write_their_result_where_the_dq_policy_allows(tmp_path):
+    """The EMR dq step and Serverless run pass an S3 result path that dq-job.json's PutObject
+    covers (the bucket/prefix of the policy's example); Databricks writes to its UC volume."""
+    render = _load_module(EMR / "render.py")
+    env = {"DREDGE_BUCKET": "my-dredge-bucket", "DREDGE_RELEASE": "r", "DREDGE_WHEEL": "w.whl",
+           "DREDGE_KAFKA_BOOTSTRAP": "b-1.msk:9096"}  # fmt: skip
+    render.render(tmp_path, env)
+    step = json.loads((tmp_path / "steps.json").read_text())[2]["Args"]
+    run = json.loads((tmp_path / "serverless/dq.json").read_text())
+    targets = {
+        _result_json(step),
+        _result_json(run["jobDriver"]["sparkSubmit"]["entryPointArguments"]),
+    }
+    assert targets == {"s3://my-dredge-bucket/dredge/dq-results/enriched.json"}
+    policy = json.loads((IAM / "dq-job.json").read_text())
+    puts = [
+        res
+        for stmt in policy["Statement"]
+        if "s3:PutObject" in _actions({"Statement": [stmt]})
+        for res in ([stmt["Resource"]] if isinstance(stmt["Resource"], str) else stmt["Resource"])
+    ]
+    arn = "arn:aws:s3:::" + targets.pop().removeprefix("s3://")
+    assert any(fnmatch.fnmatchcase(arn, res) for res in puts)
+    bundle = yaml.safe_load(BUNDLE.read_text())
+    params = bundle["resources"]["jobs"]["dredge_dq"]["tasks"][0]["python_wheel_task"]["parameters"]
+    assert _result_json(params).startswith("/Volumes/${var.catalog}/${var.schema}/${var.volume}/")

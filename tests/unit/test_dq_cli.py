@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _moto import moto_client, moto_server
 
 from spark_jobs.jobs import dq
 from spark_jobs.quality.runner import Validation
+from spark_jobs.sinks.reports import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +75,30 @@ def test_usage_errors_exit_two(seen: dict[str, Any], argv: list[str]) -> None:
     with pytest.raises(SystemExit) as err:
         dq.main(argv)
     assert err.value.code == 2
+
+
+def test_result_json_to_s3(
+    seen: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--result-json s3://...`` (the EMR dq step) lands in the bucket through boto3; a
+    ``Path`` write would have made a local folder named ``s3:``."""
+    seen["success"] = False
+    with moto_server() as url:
+        moto_client("s3", url).create_bucket(Bucket="dq-bucket")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
+        target = "s3://dq-bucket/dredge/dq-results/enriched.json"
+        argv = ["--table", "enriched", "--path", "t", "--result-json", target,
+                "--conf", _conf(tmp_path, 0.5)]  # fmt: skip
+        assert dq.main(argv) == 1
+        obj = moto_client("s3", url).get_object(
+            Bucket="dq-bucket", Key="dredge/dq-results/enriched.json"
+        )
+        assert json.loads(obj["Body"].read()) == {"success": False}
+        assert obj["ContentType"] == "application/json"
+    assert not (tmp_path / "s3:").exists()
+
+
+@pytest.mark.parametrize("uri", ["s3://dq-bucket", "s3://dq-bucket/", "s3:///key.json"])
+def test_result_json_s3_uri_needs_a_bucket_and_key(uri: str) -> None:
+    with pytest.raises(ValueError, match="expected s3://bucket/key"):
+        write_report(uri, "{}", s3_client=object())
