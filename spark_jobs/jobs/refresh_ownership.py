@@ -10,7 +10,8 @@ reads none creates an internet-only table if there is none). Exit codes:
 0 = everything applied; 1 = a partial failure (some account/region was unreachable: nothing
 applied for it, its intervals stay open); 2 = rejected input (a stale or malformed snapshot;
 nothing applied). With ``--every`` the job loops with jitter until SIGTERM/SIGINT, finishing
-the current run first.
+the current run first; a run that raises is logged and the loop goes on (exit 3 at shutdown if
+the last run raised; a one-shot run that raises ends with its traceback).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import random
 import re
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
@@ -55,7 +56,7 @@ from spark_jobs.sources.ownership import (
 from spark_jobs.transforms.ownership import Observation
 
 log = logging.getLogger("dredge.refresh_ownership")
-EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2, 3
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -201,7 +202,12 @@ def labels_to_keep(opts: RefreshOptions, failed_regions: set[str]) -> Column | N
 
 
 def run_loop(run: Callable[[], int], every: float, jitter: float, max_runs: int) -> int:
-    """Call ``run`` every ``every`` seconds (+- ``jitter`` fraction) until SIGTERM/SIGINT."""
+    """Call ``run`` every ``every`` seconds (+- ``jitter`` fraction) until SIGTERM/SIGINT.
+
+    A run that raises (a concurrent Delta commit, a transient AWS error) is logged with its
+    traceback and counted, and the loop goes on; the exit code is the last run's, EXIT_ERROR
+    if it raised.
+    """
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -209,26 +215,25 @@ def run_loop(run: Callable[[], int], every: float, jitter: float, max_runs: int)
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    code, runs = EXIT_OK, 0
+    code, runs, errors = EXIT_OK, 0, 0
     try:
         while not stop.is_set():
-            code = run()
             runs += 1
+            try:
+                code = run()
+            except Exception:
+                errors += 1
+                code = EXIT_ERROR
+                log.exception("run %d failed (%d of %d runs so far); next run on schedule",
+                              runs, errors, runs)  # fmt: skip
             if max_runs and runs >= max_runs:
                 break
             stop.wait(every * (1 + random.uniform(-jitter, jitter)))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    log.info("refresh loop stopped after %d runs, %d failed; exit %d", runs, errors, code)
     return code
-
-
-def _deep_update(into: dict[str, Any], more: Mapping[str, Any]) -> None:
-    for key, value in more.items():
-        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _deep_update(into[key], value)
-        else:
-            into[key] = value
 
 
 def main(argv: Sequence[str]) -> int:
@@ -238,7 +243,7 @@ def main(argv: Sequence[str]) -> int:
     args, opts = parse_args(argv)
     overrides: dict[str, Any] = {}
     for item in args.set:
-        _deep_update(overrides, config.parse_override(item))
+        overrides = config._merge(overrides, config.parse_override(item))
     cfg = config.load(args.conf, overrides)
     spark = build_session(cfg.spark)
     ownership, labels = cfg.paths.resolve("ownership"), cfg.paths.resolve("cidr_labels")

@@ -213,6 +213,35 @@ def test_loop_max_runs_and_exit_code() -> None:
     assert run_loop(lambda: next(codes), every=0.01, jitter=0.5, max_runs=2) == 1
 
 
+def test_loop_survives_a_failing_run(caplog: pytest.LogCaptureFixture) -> None:
+    """A run that raises is logged with its traceback and counted; the loop goes on, and the
+    exit code is the last run's (EXIT_ERROR when the last one raised)."""
+    outcomes: list[int | Exception] = [
+        RuntimeError("ConcurrentAppendException"),
+        0,
+        OSError("boto"),
+    ]
+    calls: list[int] = []
+
+    def run() -> int:
+        calls.append(1)
+        outcome = outcomes[len(calls) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    with caplog.at_level("INFO", logger="dredge.refresh_ownership"):
+        assert run_loop(run, every=0.01, jitter=0.0, max_runs=2) == refresh_ownership.EXIT_OK
+    assert len(calls) == 2  # the second run happened after the first raised
+    failed = [r for r in caplog.records if r.exc_info]
+    assert [str(r.exc_info[1]) for r in failed if r.exc_info] == ["ConcurrentAppendException"]
+    assert "run 1 failed (1 of 1 runs so far)" in failed[0].getMessage()
+    assert "after 2 runs, 1 failed; exit 0" in caplog.records[-1].getMessage()
+    calls.clear()
+    assert run_loop(run, every=0.01, jitter=0.0, max_runs=3) == refresh_ownership.EXIT_ERROR
+    assert len(calls) == 3
+
+
 def test_vpc_doc_with_one_row_per_cidr() -> None:
     """The simulator's (and a flat export's) layout: one VPC row per CIDR, IPv4 and IPv6."""
     doc = {
