@@ -22,6 +22,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bench import git_commit
 from spark_jobs.config import SparkConfig
 from spark_jobs.session import build_session
 from spark_jobs.sinks.ownership import apply_observation
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--master", default="local[*]")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    measured = git_commit()  # before the run: what was dirty when it started
     spark = build_session(SparkConfig(master=args.master, app_name="bench-ownership",
                                       shuffle_partitions=8))  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="dredge-bench-ownership-") as work_dir:
@@ -97,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "benchmark": "ownership_refresh",
         "scenario": "refresh = 5% owner changes, 1% gone, 1% new; MERGE into N open intervals",
+        **measured,
         "host": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
