@@ -248,6 +248,13 @@ def _check(cfg: DredgeConfig) -> None:
         _fail("quality.sample_fraction", "must be between 0 and 1")
     if not 0.0 <= cfg.quality.min_attributed_share <= 1.0:
         _fail("quality.min_attributed_share", "must be between 0 and 1")
+    if cfg.source.log_format is not None:
+        from spark_jobs.schemas import FormatError, parse_format_string
+
+        try:
+            parse_format_string(cfg.source.log_format)
+        except FormatError as err:
+            _fail("source.log_format", f"{err} (null means the v2 default format)")
 
 
 def load(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> DredgeConfig:

@@ -32,6 +32,7 @@ from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
 
 MISSING = "-"
 TRAFFIC_STATUS = "OK"
+REPLACEMENT_CHAR = "\ufffd"
 MAX_PORT = 65535
 MAX_PROTOCOL = 255
 _DIGITS_RE = r"^[0-9]{1,19}$"
@@ -160,11 +161,17 @@ def _typed_and_final_columns() -> tuple[tuple[Column, ...], tuple[Column, ...]]:
         _typed(f, F.col(_s(f))).alias(f"{f.column}_key" if f.kind == "address" else f.column)
         for f in FIELDS
     )
-    reason = F.when(~F.col("_count_ok"), F.lit("field_count")).when(
-        F.col("_extra").isNotNull(), F.lit("unknown_field")
+    # Spark's text reader turns bytes that are not UTF-8 into U+FFFD; no flow-log field has it
+    not_utf8 = F.col("line").contains(REPLACEMENT_CHAR)
+    reason = (
+        F.when(~F.col("_count_ok"), F.lit("field_count"))
+        .when(F.col("_extra").isNotNull(), F.lit("unknown_field"))
+        .when(not_utf8, F.lit("bad_utf8"))
     )
-    detail = F.when(~F.col("_count_ok"), F.col("_count_detail")).when(
-        F.col("_extra").isNotNull(), F.col("_extra")
+    detail = (
+        F.when(~F.col("_count_ok"), F.col("_count_detail"))
+        .when(F.col("_extra").isNotNull(), F.col("_extra"))
+        .when(not_utf8, F.lit("line has bytes that are not UTF-8"))
     )
     for code, failing, why in _checks(FIELDS):
         reason = reason.when(failing, F.lit(code))
@@ -218,7 +225,7 @@ def parse_flow_lines(lines_df: DataFrame, log_format: str | None = None) -> Data
     Raises:
         FormatError: the format string names an unknown field (raised when building the plan).
     """
-    names = parse_format_string(log_format or DEFAULT_FORMAT)
+    names = parse_format_string(DEFAULT_FORMAT if log_format is None else log_format)
     tokens, raw = _fixed_columns(names)
     return _parse(lines_df.withColumn(_TOKENS, tokens), raw)
 
@@ -267,17 +274,22 @@ def _header_columns() -> tuple[Column, Column, tuple[Column, ...]]:
         return F.when(pos > 0, F.try_element_at(tokens, pos))
 
     unknown = F.array_join(F.filter(hdr, lambda t: ~F.array_contains(known, t)), ", ")
+    repeated = F.size(F.array_distinct(hdr)) != F.size(hdr)
     layout = _Layout(
         token_of=token_of,
         present=lambda name: F.array_contains(hdr, F.lit(name)),
-        count_ok=F.size(tokens) == F.size(hdr),
-        count_detail=F.concat(
-            F.lit("expected "),
-            F.size(hdr).cast("string"),
-            F.lit(" fields, got "),
-            F.size(tokens).cast("string"),
+        count_ok=F.coalesce(F.size(tokens) == F.size(hdr), F.lit(False)),  # null header: bad
+        count_detail=F.when(F.col("log_format").isNull(), F.lit("no format header line")).otherwise(
+            F.concat(
+                F.lit("expected "),
+                F.size(hdr).cast("string"),
+                F.lit(" fields, got "),
+                F.size(tokens).cast("string"),
+            )
         ),
-        extra_check=F.when(unknown != "", F.concat(F.lit("unknown fields: "), unknown)),
+        extra_check=F.when(unknown != "", F.concat(F.lit("unknown fields: "), unknown)).when(
+            repeated, F.concat(F.lit("repeated fields in header: "), F.col("log_format"))
+        ),
     )
     return _split(F.col("line")), header, _raw_columns(layout)
 

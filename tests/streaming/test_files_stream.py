@@ -7,7 +7,6 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_jobs.sources.files import (
@@ -69,11 +68,6 @@ def test_text_files_use_their_own_header(spark: SparkSession, tmp_path: Path) ->
     assert bad.raw == V2_LINES[2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 4 gap: Spark's text reader turns bytes that are not UTF-8 into U+FFFD, and "
-    "the line then parses as a valid flow; parse.py should quarantine it as bad_utf8",
-)
 def test_bytes_that_are_not_utf8_in_a_text_file_are_quarantined(
     spark: SparkSession, tmp_path: Path
 ) -> None:

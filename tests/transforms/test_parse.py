@@ -421,12 +421,6 @@ def test_header_mode_with_known_headers_gives_the_same_rows(
     assert got["7"] == ("2001:db8::1", None) and got["5"] == ("10.0.0.1", "unknown_field")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 4 gap: in header mode a null header parses every line as a valid all-null "
-    "flow and a header naming a field twice is accepted (parse_flow_lines raises FormatError "
-    "for the same format); both should quarantine the lines",
-)
 def test_header_mode_quarantines_null_and_repeated_headers(spark: SparkSession) -> None:
     schema = StructType([*LINE_SCHEMA.fields, StructField("log_format", StringType())])
     rows = [
@@ -435,6 +429,16 @@ def test_header_mode_quarantines_null_and_repeated_headers(spark: SparkSession) 
     ]
     parsed = parse_flow_lines_with_header(spark.createDataFrame(rows, schema))
     assert filter_valid_flows(parsed).count() == 0
+    got = {r.origin_offset: (r.quarantine_reason, r.quarantine_detail) for r in parsed.collect()}
+    assert got == {
+        "2": ("field_count", "no format header line"),
+        "3": ("unknown_field", "repeated fields in header: srcaddr srcaddr"),
+    }
+
+
+def test_an_empty_format_string_is_an_error_not_the_default(spark: SparkSession) -> None:
+    with pytest.raises(FormatError):
+        parse_flow_lines(spark.createDataFrame([], LINE_SCHEMA), "")
 
 
 # ---- property: random formats round-trip ---------------------------------------------

@@ -51,6 +51,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("source:\n  starting_position: EARLIEST\n", "source.starting_position"),
         ("nope: 1\n", "nope: unknown key"),
         ("spark:\n  shuffle_partitions: 0\n", "spark.shuffle_partitions: must be >= 1"),
+        ("source:\n  log_format: ''\n", "source.log_format: empty flow-log format"),
+        ("source:\n  log_format: '${srcip}'\n", "source.log_format: unknown flow-log field"),
         ("- a\n- b\n", "top level must be a mapping"),
         ("source: [\n", "invalid YAML"),
     ],
