@@ -2,7 +2,8 @@
 dataframe datasource).
 
 * ``quality.checks`` - pure transforms deriving the columns some checks need
-  (``bad_address``, ``attributed_side_share``, ``overlapping_ip``, ``misattribution``).
+  (``bad_address``, ``attributed_side_share``, ``cross_region_mismatch``, ``overlapping_ip``,
+  ``misattribution``).
 * ``quality.suites`` - one suite per table (``parsed``, ``enriched``, ``ownership``,
   ``quarantine``); every expectation is named by ``meta["check"]``.
 * ``quality.runner`` - ``validate_table(table, df)`` -> ``Validation`` (per-check outcome,

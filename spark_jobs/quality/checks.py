@@ -1,7 +1,8 @@
 """Pure transforms that derive the columns the data-quality suites check.
 
 Checks that are not a plain per-column rule (an address that did not parse, the share of
-attributed sides, overlapping ownership intervals, a disagreement with ground truth) are
+attributed sides, ``cross_region`` against the two regions, overlapping ownership intervals,
+a disagreement with ground truth) are
 computed here as ordinary columns, so the Great Expectations wiring stays a list of simple
 expectations on them and the logic is unit-testable without GX. No actions, no I/O.
 """
@@ -63,6 +64,27 @@ def with_attributed_share(enriched_df: DataFrame) -> DataFrame:
     return enriched_df.withColumn(
         "attributed_side_share", F.when(F.coalesce(F.col("is_traffic"), F.lit(True)), share)
     )
+
+
+def with_cross_region_check(enriched_df: DataFrame) -> DataFrame:
+    """Add ``cross_region_mismatch``: ``"<src_region>-><dst_region> cross_region=<value>"``
+    when ``cross_region`` disagrees with the regions, else null. ``cross_region`` must be set
+    exactly when both regions are known, and then say whether they differ.
+
+    A column, not GX's query expectation: that one registers a temp view on the DataFrame's
+    session but queries GX's own (default) session, so inside ``foreachBatch`` (a cloned
+    session) it could never find the view and always failed.
+
+    Needs: ``src_region``, ``dst_region``, ``cross_region``.
+    """
+    src, dst, flag = F.col("src_region"), F.col("dst_region"), F.col("cross_region")
+    known = src.isNotNull() & dst.isNotNull()
+    bad = F.when(known, ~flag.eqNullSafe(src != dst)).otherwise(flag.isNotNull())
+    text = F.format_string(
+        "%s->%s cross_region=%s",
+        *(F.coalesce(c.cast("string"), F.lit("null")) for c in (src, dst, flag)),
+    )
+    return enriched_df.withColumn("cross_region_mismatch", F.when(bad, text))
 
 
 def with_overlap_flags(ownership_df: DataFrame) -> DataFrame:

@@ -166,7 +166,8 @@ def validate_sample(
 
     Meant for a micro-batch writer: the returned dict is JSON-ready for the batch metrics,
     ``{"suite", "fraction", "success", "failed": [check...], "observed": {check: text},
-    "seconds"}``. ``suite_name`` is a table (``enriched``) or a suite (``dredge_enriched``).
+    "rows", "seconds"}``; ``rows`` is the number of rows GX checked (its ``element_count``,
+    so no extra Spark job), null when the suite has no per-row check. ``suite_name`` is a table (``enriched``) or a suite (``dredge_enriched``).
     If the validation itself cannot run, ``success`` is null and ``error`` names why: the
     writer calls this after its Delta and Kafka commits, so an exception here would fail
     (and, on every retry, fail again) a batch whose data is fine.
@@ -189,11 +190,13 @@ def validate_sample(
             "seconds": round(time.monotonic() - started, 3),
         }
     bad = [o for o in result.outcomes if not o.success]
+    counts = [o.element_count for o in result.outcomes if o.element_count is not None]
     return {
         "suite": result.suite,
         "fraction": fraction,
         "success": result.success,
         "failed": [o.check for o in bad],
         "observed": {o.check: o.observed() for o in bad},
+        "rows": max(counts) if counts else None,
         "seconds": round(result.seconds, 3),
     }

@@ -41,13 +41,6 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "start_after_end",
 )
 DEFAULT_MIN_ATTRIBUTED_SHARE = 0.5
-# cross_region is set exactly when both regions are known, and then says whether they differ.
-CROSS_REGION_SQL = (
-    "SELECT flow_id, src_region, dst_region, cross_region FROM {batch} WHERE "
-    "(src_region IS NOT NULL AND dst_region IS NOT NULL "
-    "AND NOT (cross_region <=> (src_region <> dst_region))) "
-    "OR ((src_region IS NULL OR dst_region IS NULL) AND cross_region IS NOT NULL)"
-)
 
 
 def _named(name: str, expectation: gxe.Expectation) -> gxe.Expectation:
@@ -97,9 +90,7 @@ def enriched_expectations(min_attributed_share: float, has_truth: bool) -> list[
         )
         out.append(_named(f"{col}_present", gxe.ExpectColumnValuesToNotBeNull(column=col)))
     out += [
-        _named("cross_region_consistent", gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=CROSS_REGION_SQL,
-            description="cross_region == (src_region != dst_region) when both are known")),
+        _named("cross_region_consistent", gxe.ExpectColumnValuesToBeNull(column="cross_region_mismatch")),
         _named("attributed_share", gxe.ExpectColumnMeanToBeBetween(
             column="attributed_side_share", min_value=min_attributed_share, max_value=1.0)),
     ]  # fmt: skip
@@ -161,7 +152,11 @@ def prepare(table: str, df: DataFrame, truth_sides_df: DataFrame | None = None) 
     if table == "parsed":
         return df.transform(checks.with_address_checks)
     if table == "enriched":
-        out = df.transform(checks.with_address_checks).transform(checks.with_attributed_share)
+        out = (
+            df.transform(checks.with_address_checks)
+            .transform(checks.with_attributed_share)
+            .transform(checks.with_cross_region_check)
+        )
         if truth_sides_df is not None:
             out = checks.with_truth_mismatch(out, truth_sides_df)
         return out

@@ -83,6 +83,32 @@ def test_attributed_share_counts_sides_of_traffic_rows(spark: SparkSession) -> N
     assert got == {"flow-0001": 1.0, "flow-0002": 0.5, "flow-0003": 0.0, "flow-0004": None}
 
 
+def test_cross_region_check_flags_a_flag_that_disagrees_with_the_regions(
+    spark: SparkSession,
+) -> None:
+    df = enriched_df(spark, [
+        flow(1),  # both us-east-1, cross_region False
+        flow(2, "checkout", "search"),  # us-east-1 -> eu-west-1, True
+        flow(3, "checkout", "search", cross_region=False),
+        flow(4, "checkout", "payments", cross_region=True),
+        flow(5, "checkout", "payments", cross_region=None),  # both known: must be set
+        flow(6, "checkout", None),  # dst region unknown, cross_region null
+        flow(7, None, "search", cross_region=False),  # src region unknown: must be null
+        _nodata(8),
+    ])  # fmt: skip
+    got = {r.flow_id: r.cross_region_mismatch for r in df.transform(checks.with_cross_region_check).collect()}  # fmt: skip
+    assert got == {
+        "flow-0001": None,
+        "flow-0002": None,
+        "flow-0003": "us-east-1->eu-west-1 cross_region=false",
+        "flow-0004": "us-east-1->us-east-1 cross_region=true",
+        "flow-0005": "us-east-1->us-east-1 cross_region=null",
+        "flow-0006": None,
+        "flow-0007": "null->eu-west-1 cross_region=false",
+        "flow-0008": None,
+    }
+
+
 def _truth(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
     """Simulator-shaped ground truth saying what each enriched row says (edit to disagree)."""
     out = []
@@ -164,7 +190,7 @@ def test_enriched_suite_passes_on_good_flows_with_truth(spark: SparkSession) -> 
     assert result.success, result.summary()
     # sides: 2 + 2 + 1 of 6 on the three traffic rows
     assert result.outcome("attributed_share").observed_value == pytest.approx(5 / 6)
-    assert result.outcome("cross_region_consistent").observed_value == 0
+    assert result.outcome("cross_region_consistent").unexpected_count == 0
     assert result.outcome("no_misattribution").unexpected_count == 0
 
 
@@ -192,7 +218,11 @@ def test_enriched_suite_names_each_broken_rule(spark: SparkSession) -> None:
     assert result.outcome("dst_attribution_status_final").sample == ("pending",)
     assert result.outcome("src_attribution_status_present").unexpected_count == 1
     assert result.outcome("dst_attribution_status_present").unexpected_count == 1
-    assert result.outcome("cross_region_consistent").observed_value == 2
+    assert result.outcome("cross_region_consistent").unexpected_count == 2
+    assert set(result.outcome("cross_region_consistent").sample) == {
+        "us-east-1->eu-west-1 cross_region=false",
+        "eu-west-1->null cross_region=true",
+    }
     # sides attributed: 1 (pending src) + 2 + 1 + 0 + 2 + 0 = 6 of 12
     assert result.outcome("attributed_share").observed_value == pytest.approx(0.5)
     assert result.outcome("no_misattribution").sample == ("src:checkout!=search",)
@@ -273,6 +303,7 @@ def test_validate_sample_reports_failures_as_metrics(spark: SparkSession) -> Non
     assert report["success"] is False
     assert report["failed"] == ["srcport_range"]
     assert "70000" in report["observed"]["srcport_range"]
+    assert report["rows"] == 2
     assert report["seconds"] > 0
     json.dumps(report)
 
