@@ -41,8 +41,8 @@ test-unit: setup ## run only the tests that need no services
 	$(PY) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 lint: setup ## ruff and mypy
-	$(VENV)/bin/ruff check spark_jobs tests bench deploy scripts
-	$(VENV)/bin/ruff format --check spark_jobs tests bench deploy scripts
+	$(VENV)/bin/ruff check spark_jobs tests bench deploy scripts notebooks
+	$(VENV)/bin/ruff format --check spark_jobs tests bench deploy scripts notebooks
 	$(VENV)/bin/mypy spark_jobs
 
 bench: setup ## run the benchmarks; figures go to bench/results/*.json

@@ -47,8 +47,8 @@ if coverage.empty:
     ax.text(0.5, 0.5, "no traffic", ha="center", va="center")
     ax.set_axis_off()
 else:
-    for col, label in (("src_share", "source"), ("dst_share", "destination"),
-                       ("both_share", "both sides")):
+    sides = {"src_share": "source", "dst_share": "destination", "both_share": "both sides"}
+    for col, label in sides.items():
         ax.plot(coverage.bucket, coverage[col], marker="o", label=label)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("attributed share")

@@ -45,10 +45,9 @@ if talkers.empty:
     ax.text(0.5, 0.5, "no cross-region traffic", ha="center", va="center")
     ax.set_axis_off()
 else:
-    names = (
-        talkers.src_label + " (" + talkers.src_region + ") -> "
-        + talkers.dst_label + " (" + talkers.dst_region + ")"
-    )
+    src = talkers.src_label + " (" + talkers.src_region + ")"
+    dst = talkers.dst_label + " (" + talkers.dst_region + ")"
+    names = src + " -> " + dst
     ax.barh(names[::-1], talkers.bytes[::-1] / 1e6)
     ax.set_xlabel("MB")
 ax.set_title(f"Top {TOP_N} cross-region pairs by bytes")

@@ -50,11 +50,11 @@ rejected = analysis.rejected_flows(enriched_df, TOP_N).toPandas()
 
 # %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.4 * TOP_N + 1.5))
-barh(left, talkers.src_label + " -> " + talkers.dst_label, talkers.bytes / 1e6,
-     "no traffic", "MB")
+pairs = talkers.src_label + " -> " + talkers.dst_label
+barh(left, pairs, talkers.bytes / 1e6, "no traffic", "MB")
 left.set_title(f"Top {TOP_N} talkers")
-barh(right, rejected.src_label + " -> " + rejected.dst_label + ":" + rejected.dstport.astype(str),
-     rejected.flows, "no rejected flows", "rejected flows")
+ports = rejected.src_label + " -> " + rejected.dst_label + ":" + rejected.dstport.astype(str)
+barh(right, ports, rejected.flows, "no rejected flows", "rejected flows")
 right.set_title("Most frequent rejections")
 show(fig)
 
