@@ -253,19 +253,31 @@ class _PhaseClock:
 
 
 def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:
-    """Records in, lines parsed, quarantined and control messages: three small jobs over
-    cached data."""
+    """Records in, lines parsed, quarantined and control messages: small jobs over cached
+    data. The batch balances when every input record is accounted for exactly once:
+    ``records_in == records_with_lines + bad_records + control_messages`` (a record's first
+    line has ``origin_sub`` 0; a file line is its own record)."""
     row = parsed.agg(
         F.count(F.lit(1)).alias("lines"),
         F.count("quarantine_reason").alias("bad_lines"),
+        F.count(F.when(F.col("origin_sub") == 0, F.lit(1))).alias("records_with_lines"),
     ).first()
-    lines, bad_lines = (int(row["lines"]), int(row["bad_lines"])) if row else (0, 0)
+    lines, bad_lines, with_lines = (
+        (int(row["lines"]), int(row["bad_lines"]), int(row["records_with_lines"]))
+        if row
+        else (0, 0, 0)
+    )
     bad_records = staged.bad_records.count()
+    records_in, control = staged.records_in(), staged.control.count()
     return {
-        "records_in": staged.records_in(),
+        "records_in": records_in,
+        "records_with_lines": with_lines,
+        "bad_records": bad_records,
+        "control_messages": control,
+        "records_balanced": int(records_in == with_lines + bad_records + control),
         "lines_parsed": lines,
+        "bad_lines": bad_lines,
         "quarantined": bad_lines + bad_records,
-        "control_messages": staged.control.count(),
     }
 
 

@@ -144,3 +144,7 @@ def test_stream_job_attributes_and_writes_each_flow_once(spark, pipeline):
     totals = first.metrics
     assert sum(m["control_messages"] for m in totals) == 1
     assert sum(m["records_in"] for m in totals) == 4
+    # records in = records with lines + bad records + control messages, in every batch
+    assert all(m["records_balanced"] == 1 for m in totals)
+    assert [sum(m[k] for m in totals) for k in ("records_with_lines", "bad_records")] == [2, 1]
+    assert sum(m["bad_lines"] for m in totals) == 1
