@@ -167,7 +167,10 @@ def start_stream(spark: SparkSession, cfg: DredgeConfig) -> tuple[StreamingQuery
 def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
     """Kinesis -> enrichment until stopped (or drained, with the available_now trigger)."""
     query, writer = start_stream(spark, cfg)
-    query.awaitTermination()
+    try:
+        query.awaitTermination()
+    finally:
+        writer.close()
     return writer
 
 
@@ -191,7 +194,10 @@ def run_backfill(
         stage = text_file_stage()
     writer = FlowBatchWriter(stage, targets_for(cfg, name))
     cfg_now = replace(cfg, stream=replace(cfg.stream, trigger="available_now", query_name=name))
-    start_query(lines, writer, cfg_now, checkpoint).awaitTermination()
+    try:
+        start_query(lines, writer, cfg_now, checkpoint).awaitTermination()
+    finally:
+        writer.close()
     return writer
 
 

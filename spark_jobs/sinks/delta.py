@@ -79,6 +79,7 @@ class BatchPlan:
     now: str
     broadcast_owners: bool = False  # ownership small enough to broadcast to every task
     scope_freshness: dict[str, str] = field(default_factory=dict)  # "account/region" -> ISO
+    labels_version: int | None = None  # CIDR labels version (None: plans before it was pinned)
 
     @property
     def scope_freshness_times(self) -> dict[str, datetime]:

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.sinks import delta
+from spark_jobs.sinks.dimensions import DimensionCache
 from spark_jobs.sinks.kafka import publish_batch
 from spark_jobs.sources.ownership import (
     freshness_of,
@@ -85,6 +86,12 @@ class FlowBatchWriter:
     stage: Stage
     targets: BatchTargets
     metrics: list[dict[str, object]] = field(default_factory=list)
+    dimensions: DimensionCache = field(default_factory=DimensionCache)
+    _lengths: dict[int | None, list[int]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release the cached dimension tables (the query has ended)."""
+        self.dimensions.close()
 
     def _plan(self, spark: SparkSession, batch_id: int) -> delta.BatchPlan:
         t = self.targets
@@ -102,6 +109,7 @@ class FlowBatchWriter:
                 pending_version=delta.table_version(spark, t.pending),
                 freshness=fresh.isoformat() if fresh else None,
                 scope_freshness={k: v.isoformat() for k, v in scopes.items()},
+                labels_version=delta.table_version(spark, t.cidr_labels),
                 now=datetime.now(UTC).isoformat(),
             )
 
@@ -164,11 +172,13 @@ class FlowBatchWriter:
         and what it cached. A large ownership table is first cut to the batch's addresses
         (a semi-join), broadcast when that share is small, else joined by shuffle."""
         t = self.targets
-        owners = delta.read_version(spark, t.ownership, plan.ownership_version)
-        if "last_seen" not in owners.columns:
-            owners = owners.withColumn("last_seen", F.lit(None).cast("timestamp"))
-        labels = spark.read.format("delta").load(t.cidr_labels)
-        lengths = [r.prefix_len for r in labels.select("prefix_len").distinct().collect()]
+        labels = self._labels(spark, plan.labels_version)
+        lengths = (
+            self._lengths.get(plan.labels_version) if plan.labels_version is not None else None
+        )
+        if lengths is None:
+            lengths = [r.prefix_len for r in labels.select("prefix_len").distinct().collect()]
+            self._lengths = {plan.labels_version: lengths}
         held = delta.read_version(spark, t.pending, plan.pending_version)
         flows = (
             filter_valid_flows(parsed)
@@ -177,8 +187,11 @@ class FlowBatchWriter:
         )
         broadcast = plan.broadcast_owners
         cached: tuple[DataFrame, ...] = ()
-        if not broadcast:
-            owners = filter_owners_for(flows, owners).persist()
+        if broadcast:  # small: cached across batches while its version holds
+            owners = self.dimensions.get(spark, t.ownership, plan.ownership_version, _with_seen)
+        else:
+            owners = delta.read_version(spark, t.ownership, plan.ownership_version)
+            owners = filter_owners_for(flows, _with_seen(owners)).persist()
             broadcast, cached = owners.count() <= t.broadcast_max_rows, (owners,)
         attributed = with_attribution(
             flows,
@@ -190,6 +203,14 @@ class FlowBatchWriter:
             scope_freshness=plan.scope_freshness_times,
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
         return attributed, cached
+
+    def _labels(self, spark: SparkSession, version: int | None) -> DataFrame:
+        """The CIDR labels as of ``version`` (cached across batches); the latest for a plan
+        written before label versions were pinned."""
+        path = self.targets.cidr_labels
+        if version is None:
+            return spark.read.format("delta").load(path)
+        return self.dimensions.get(spark, path, version)
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is
@@ -250,6 +271,13 @@ class _PhaseClock:
         finally:
             spent = time.monotonic() - began
             self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
+
+
+def _with_seen(owners_df: DataFrame) -> DataFrame:
+    """Ownership tables written before ``last_seen`` existed read it as null."""
+    if "last_seen" in owners_df.columns:
+        return owners_df
+    return owners_df.withColumn("last_seen", F.lit(None).cast("timestamp"))
 
 
 def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:

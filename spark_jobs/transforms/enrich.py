@@ -129,42 +129,54 @@ def _side_status(side: str, freshness: datetime | None) -> Column:
 def address_labels(
     flows_df: DataFrame, labels_df: DataFrame, prefix_lengths: Sequence[int]
 ) -> DataFrame:
-    """The longest-prefix CIDR label of every distinct address the flows attribute.
+    """The longest-prefix CIDR label of every distinct address the flows attribute that some
+    label covers (addresses no label covers are absent: they are ``internet``).
 
-    One broadcast equality join per prefix length, run on the batch's *distinct* addresses
-    (thousands) rather than on every flow side (millions): the flows then meet the result in
-    one equality join per side. Addresses no label covers get ``internet``.
+    Each distinct address of the batch (thousands, not the millions of flow sides) is
+    expanded into its prefix of every length in ``prefix_lengths``; one broadcast equality
+    join on (length, prefix) finds every covering label, and the longest wins.
 
     Needs (flows): the ``*addr_key`` columns of :func:`side_key`; (labels): ``prefix_len``,
     ``prefix_key`` and :data:`LABEL_FIELDS`. Returns ``_a_key``, ``_a_label`` (a struct).
     """
-    out = _batch_keys(flows_df).withColumnRenamed("_key", "_a_key")
-    names = []
-    for bits in sorted(set(prefix_lengths), reverse=True):
-        name = f"_l{bits}"
-        right = labels_df.where(F.col("prefix_len") == bits).select(
-            F.col("prefix_key").alias(f"{name}_key"),
-            F.struct(*[F.col(c) for c in LABEL_FIELDS]).alias(name),
+    lengths = sorted(set(prefix_lengths), reverse=True)
+    key = F.col("_key")
+    prefixes = F.array(
+        *[F.struct(F.lit(b).alias("_len"), ip_prefix_key(key, b).alias("_pk")) for b in lengths]
+    )
+    right = labels_df.select(
+        F.col("prefix_len").alias("_len"),
+        F.col("prefix_key").alias("_pk"),
+        F.struct(*[F.col(c) for c in LABEL_FIELDS]).alias("_label"),
+    )
+    if not lengths:
+        return right.where(F.lit(False)).select(
+            F.col("_pk").alias("_a_key"), F.col("_label").alias("_a_label")
         )
-        cond = F.col(f"{name}_key") == ip_prefix_key(F.col("_a_key"), bits)
-        out = out.join(F.broadcast(right), on=cond, how="left").drop(f"{name}_key")
-        names.append(name)
-    internet = F.struct(
+    candidates = _batch_keys(flows_df).select("_key", F.inline(prefixes))
+    matched = candidates.join(F.broadcast(right), on=["_len", "_pk"], how="inner")
+    return matched.groupBy(F.col("_key").alias("_a_key")).agg(
+        F.max_by("_label", "_len").alias("_a_label")
+    )
+
+
+def _join_labels(flows_df: DataFrame, addr_labels_df: DataFrame, side: str) -> DataFrame:
+    """One side's label from :func:`address_labels` (the same broadcast serves both sides);
+    a known address no label covers is ``internet``."""
+    joined = flows_df.join(
+        F.broadcast(addr_labels_df), on=F.col("_a_key") == side_key(side), how="left"
+    )
+    label = F.when(side_key(side).isNotNull(), F.coalesce(F.col("_a_label"), _internet()))
+    return joined.select(*[F.col(c) for c in flows_df.columns], label.alias(f"_{side}_label"))
+
+
+def _internet() -> Column:
+    return F.struct(
         F.lit("internet").alias("kind"),
         F.lit("internet").alias("label"),
         F.lit(None).cast("string").alias("region"),
         F.lit(None).cast("string").alias("service"),
     )
-    best = F.coalesce(*[F.col(n) for n in names], internet) if names else internet
-    return out.select("_a_key", best.alias("_a_label"))
-
-
-def _join_labels(flows_df: DataFrame, addr_labels_df: DataFrame, side: str) -> DataFrame:
-    """One side's label from :func:`address_labels` (the same broadcast serves both sides)."""
-    joined = flows_df.join(
-        F.broadcast(addr_labels_df), on=F.col("_a_key") == side_key(side), how="left"
-    )
-    return joined.withColumnRenamed("_a_label", f"_{side}_label").drop("_a_key")
 
 
 def _side_columns(side: str, freshness: datetime | None) -> list[Column]:
