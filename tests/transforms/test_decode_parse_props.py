@@ -13,13 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
-from test_parse import _expected, formats_and_lines
+from test_parse import assert_parsed_as_given, formats_and_lines
 
 from spark_jobs.jobs.enrich_flows import kinesis_stage, text_file_stage
 from spark_jobs.quality.suites import QUARANTINE_REASONS
-from spark_jobs.schemas import FIELDS, FIELDS_BY_NAME, KINESIS_RECORD_SCHEMA, format_string
+from spark_jobs.schemas import FIELDS_BY_NAME, KINESIS_RECORD_SCHEMA, format_string
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines
-from spark_jobs.transforms.ip import ip_key_py
 from spark_jobs.transforms.parse import (
     MAX_PORT,
     MAX_PROTOCOL,
@@ -69,14 +68,7 @@ def test_random_formats_round_trip_through_kinesis_records(
         (ORIGIN, "500", i) for i in range(len(rows))
     ]
     for parsed_row, tokens in zip(got, rows, strict=True):
-        assert parsed_row["quarantine_reason"] is None, (parsed_row["quarantine_detail"], tokens)
-        given_values = dict(zip(names, tokens, strict=True))
-        for f in FIELDS:
-            token = given_values.get(f.name, "-")
-            assert parsed_row[f.column] == _expected(f.kind, token), (f.name, token)
-            if f.kind == "address":
-                key = None if token == "-" else ip_key_py(token)
-                assert parsed_row[f"{f.column}_key"] == key
+        assert_parsed_as_given(parsed_row, names, tokens)
     n_control = filter_control(decoded).count()
     assert n_control == (1 if record_format == "cloudwatch" else 0)
 

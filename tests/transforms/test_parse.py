@@ -503,13 +503,19 @@ def test_random_formats_round_trip(
     got = parse_rows(spark, [" ".join(r) for r in rows], format_string(names))
     assert len(got) == len(rows)
     for parsed, tokens in zip(got, rows, strict=True):
-        assert parsed["quarantine_reason"] is None, (parsed["quarantine_detail"], tokens)
-        given_values = dict(zip(names, tokens, strict=True))
-        for f in FIELDS:
-            token = given_values.get(f.name, "-")
-            assert parsed[f.column] == _expected(f.kind, token), (f.name, token)
-            if f.kind == "address":
-                assert parsed[f"{f.column}_key"] == (None if token == "-" else ip_key_py(token))
+        assert_parsed_as_given(parsed, names, tokens)
+
+
+def assert_parsed_as_given(parsed: Any, names: list[str], tokens: list[str]) -> None:
+    """``parsed`` (a parsed row) is valid and holds exactly the typed values of ``tokens``
+    (the fields ``names``, in that order); fields not named are null."""
+    assert parsed["quarantine_reason"] is None, (parsed["quarantine_detail"], tokens)
+    given_values = dict(zip(names, tokens, strict=True))
+    for f in FIELDS:
+        token = given_values.get(f.name, "-")
+        assert parsed[f.column] == _expected(f.kind, token), (f.name, token)
+        if f.kind == "address":
+            assert parsed[f"{f.column}_key"] == (None if token == "-" else ip_key_py(token))
 
 
 def test_ipv4_mapped_ipv6_text_becomes_a_dotted_quad(spark: SparkSession) -> None:
