@@ -346,3 +346,10 @@ def test_dq_jobs_write_their_result_where_the_dq_policy_allows(tmp_path):
     bundle = yaml.safe_load(BUNDLE.read_text())
     params = bundle["resources"]["jobs"]["dredge_dq"]["tasks"][0]["python_wheel_task"]["parameters"]
     assert _result_json(params).startswith("/Volumes/${var.catalog}/${var.schema}/${var.volume}/")
+
+
+def test_refresh_job_assumes_the_reader_role_only_inside_its_organization():
+    doc = json.loads((IAM / "refresh-job.json").read_text())
+    (stmt,) = [s for s in doc["Statement"] if s["Action"] == "sts:AssumeRole"]
+    assert stmt["Resource"] == "arn:aws:iam::*:role/dredge-inventory-reader"
+    assert stmt["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-exampleorgid"}}
