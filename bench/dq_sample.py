@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from bench import git_commit
 from spark_jobs.config import SparkConfig
 from spark_jobs.quality.runner import validate_sample
 from spark_jobs.quality.suites import build_suite
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--master", default="local[2]")
     p.add_argument("--out", type=Path, default=RESULTS / "dq_sample.json")
     args = p.parse_args(argv)
+    measured = git_commit()
     spark = build_session(
         SparkConfig(master=args.master, app_name="bench-dq", shuffle_partitions=2)
     )
@@ -93,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": [round(s, 2) for s in runs],
         "median_seconds": round(statistics.median(runs), 2),
         "master": args.master,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **measured,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
