@@ -16,9 +16,10 @@ The rule that keeps Dredge honest - *unattributed is acceptable, misattributed i
   gets ``kind``/``label``/``region`` so traffic can still be sliced.
 
 The owner join is an equality join on the address key with the time range as a predicate
-(intervals of one address never overlap, so at most one row matches); CIDR matching is one
-broadcast equality join per distinct prefix length over the batch's distinct addresses, then
-one equality join per side - no nested loop, no Python UDF.
+(intervals of one address never overlap, so at most one row matches); CIDR matching expands
+the batch's distinct addresses into their prefix of every label length, finds the covering
+labels by one broadcast equality join on (length, prefix) and keeps the longest; the flows
+then meet that small lookup by one equality join per side - no nested loop, no Python UDF.
 """
 
 from __future__ import annotations
