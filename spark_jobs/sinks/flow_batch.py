@@ -87,7 +87,7 @@ class FlowBatchWriter:
     targets: BatchTargets
     metrics: list[dict[str, object]] = field(default_factory=list)
     dimensions: DimensionCache = field(default_factory=DimensionCache)
-    _lengths: dict[int | None, list[int]] = field(default_factory=dict)
+    _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
@@ -172,13 +172,7 @@ class FlowBatchWriter:
         and what it cached. A large ownership table is first cut to the batch's addresses
         (a semi-join), broadcast when that share is small, else joined by shuffle."""
         t = self.targets
-        labels = self._labels(spark, plan.labels_version)
-        lengths = (
-            self._lengths.get(plan.labels_version) if plan.labels_version is not None else None
-        )
-        if lengths is None:
-            lengths = [r.prefix_len for r in labels.select("prefix_len").distinct().collect()]
-            self._lengths = {plan.labels_version: lengths}
+        labels, lengths = self._labels(spark, plan.labels_version)
         held = delta.read_version(spark, t.pending, plan.pending_version)
         flows = (
             filter_valid_flows(parsed)
@@ -204,13 +198,18 @@ class FlowBatchWriter:
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
         return attributed, cached
 
-    def _labels(self, spark: SparkSession, version: int | None) -> DataFrame:
-        """The CIDR labels as of ``version`` (cached across batches); the latest for a plan
+    def _labels(self, spark: SparkSession, version: int | None) -> tuple[DataFrame, list[int]]:
+        """The CIDR labels as of ``version`` and their distinct prefix lengths, both kept
+        across batches while the version holds; the latest labels (read anew) for a plan
         written before label versions were pinned."""
         path = self.targets.cidr_labels
         if version is None:
-            return spark.read.format("delta").load(path)
-        return self.dimensions.get(spark, path, version)
+            labels = spark.read.format("delta").load(path)
+            return labels, _prefix_lengths(labels)
+        labels = self.dimensions.get(spark, path, version)
+        if version not in self._lengths:
+            self._lengths = {version: _prefix_lengths(labels)}
+        return labels, self._lengths[version]
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is
@@ -271,6 +270,10 @@ class _PhaseClock:
         finally:
             spent = time.monotonic() - began
             self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
+
+
+def _prefix_lengths(labels_df: DataFrame) -> list[int]:
+    return [r.prefix_len for r in labels_df.select("prefix_len").distinct().collect()]
 
 
 def _with_seen(owners_df: DataFrame) -> DataFrame:
