@@ -31,6 +31,10 @@ COMMON_CONF = {
     # Enriched rows are ~100 columns wide: past the default of 100 fields Spark stops fusing
     # the attribution joins into generated code (measured ~40% more CPU for attribution).
     "spark.sql.codegen.maxFields": "1000",
+    # PySpark records the Python call site of every DataFrame/Column call for error messages:
+    # ~5 JVM round trips per call, about a third of the time a micro-batch spends building
+    # its attribution plan in Python. Errors still name the failing expression.
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
 
 LOCAL_CONF = {

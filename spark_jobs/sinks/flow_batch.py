@@ -2,7 +2,8 @@
 (Delta) and Kafka, each exactly once.
 
 Order inside a batch: (1) pin a plan (ownership/pending versions, freshness, clock) so a
-replay recomputes the same rows; (2) quarantine, (3) enriched, (4) Kafka, (5) pending - every
+replay recomputes the same rows; (2) quarantine, (3) enriched and (4) Kafka side by side (two
+threads, so Spark runs their jobs together), (5) pending - every
 Delta write carries ``txnAppId``/``txnVersion`` and the Kafka publication is transactional and
 marker-checked, so a batch re-run after a crash at any point writes nothing twice.
 """
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pyspark import InheritableThread
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -138,20 +140,28 @@ class FlowBatchWriter:
             enriched = attributed.persist()
             counts.update(_enriched_counts(enriched))
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
-        if counts["flows_final"]:
+        published = skipped = 0
+
+        def to_delta() -> None:
             with clock("delta"):
                 delta.write_batch(
                     final, t.enriched, app_id=t.app_id, batch_id=batch_id,
                     partition_by=("event_date", "event_hour"),
                 )  # fmt: skip
-        published = skipped = 0
-        if t.kafka_bootstrap and t.kafka_topic and counts["flows_final"]:
+
+        def to_kafka() -> None:
+            nonlocal published, skipped
             with clock("kafka"):
                 published, skipped = publish_batch(
-                    to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap,
-                    topic=t.kafka_topic, app_id=t.app_id, tasks=t.kafka_tasks,
+                    to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap or "",
+                    topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
                     options=t.kafka_options,
                 )  # fmt: skip
+
+        if counts["flows_final"]:
+            with clock("sinks"):
+                kafka = bool(t.kafka_bootstrap and t.kafka_topic)
+                _concurrently(to_delta, *((to_kafka,) if kafka else ()))
         with clock("quality"):
             quality = self._quality(final) if counts["flows_final"] else None
         if counts["flows_pending"] or counts["held_in"]:
@@ -270,6 +280,36 @@ class _PhaseClock:
         finally:
             spent = time.monotonic() - began
             self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
+
+
+def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None:
+    """Run ``first`` here and each of ``others`` in its own thread (Spark schedules their jobs
+    side by side); return when all are done, raising the first error. The Delta commit and the
+    Kafka transactions are each idempotent per batch id, so neither waits for the other: a
+    batch that fails in either is replayed and the one that had finished writes nothing twice.
+    The threads inherit the batch's Spark local properties (job group, scheduler pool).
+    """
+    errors: list[BaseException] = []
+
+    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # re-raised in the batch's thread below
+                errors.append(exc)
+
+        return run
+
+    threads = [InheritableThread(target=guarded(fn)) for fn in others]
+    for thread in threads:
+        thread.start()
+    try:
+        first()
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _prefix_lengths(labels_df: DataFrame) -> list[int]:

@@ -1,0 +1,76 @@
+"""The batch writer runs the Delta and Kafka sinks side by side (``_concurrently``)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from spark_jobs.sinks.flow_batch import _concurrently
+
+WAIT_S = 20.0
+
+
+def test_both_sinks_run_at_the_same_time():
+    # Each waits for the other to have started: run one after the other, both would time out.
+    delta_started, kafka_started = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def delta() -> None:
+        delta_started.set()
+        seen["delta saw kafka"] = kafka_started.wait(WAIT_S)
+
+    def kafka() -> None:
+        kafka_started.set()
+        seen["kafka saw delta"] = delta_started.wait(WAIT_S)
+
+    _concurrently(delta, kafka)
+    assert seen == {"delta saw kafka": True, "kafka saw delta": True}
+
+
+def test_an_error_in_the_thread_is_raised_after_the_other_sink_finished():
+    done: list[str] = []
+
+    def delta() -> None:
+        done.append("delta")
+
+    def kafka() -> None:
+        raise RuntimeError("broker down")
+
+    with pytest.raises(RuntimeError, match="broker down"):
+        _concurrently(delta, kafka)
+    assert done == ["delta"]
+
+
+def test_an_error_in_the_first_sink_waits_for_the_thread():
+    release = threading.Event()
+    done: list[str] = []
+
+    def delta() -> None:
+        release.set()
+        raise ValueError("commit failed")
+
+    def kafka() -> None:
+        release.wait(WAIT_S)
+        done.append("kafka")
+
+    with pytest.raises(ValueError, match="commit failed"):
+        _concurrently(delta, kafka)
+    assert done == ["kafka"]  # joined before the error left the batch
+
+
+def test_no_other_sink_runs_only_the_first():
+    done: list[str] = []
+    _concurrently(lambda: done.append("delta"))
+    assert done == ["delta"]
+
+
+def test_the_thread_keeps_the_batchs_spark_local_properties(spark):
+    sc = spark.sparkContext
+    sc.setLocalProperty("dredge.test.batch", "7")
+    seen: list[str | None] = []
+    try:
+        _concurrently(lambda: None, lambda: seen.append(sc.getLocalProperty("dredge.test.batch")))
+    finally:
+        sc.setLocalProperty("dredge.test.batch", None)  # type: ignore[arg-type]
+    assert seen == ["7"]
