@@ -90,6 +90,7 @@ class FlowBatchWriter:
     metrics: list[dict[str, object]] = field(default_factory=list)
     dimensions: DimensionCache = field(default_factory=DimensionCache)
     _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
+    _empty_pending: set[int] = field(default_factory=set)  # pending versions seen empty
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
@@ -139,6 +140,7 @@ class FlowBatchWriter:
             attributed, owners_cache = self._attribute(spark, parsed, plan)
             enriched = attributed.persist()
             counts.update(_enriched_counts(enriched))
+            self._note_held(plan.pending_version, counts["held_in"])
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
         published = skipped = 0
 
@@ -183,12 +185,12 @@ class FlowBatchWriter:
         (a semi-join), broadcast when that share is small, else joined by shuffle."""
         t = self.targets
         labels, lengths = self._labels(spark, plan.labels_version)
-        held = delta.read_version(spark, t.pending, plan.pending_version)
-        flows = (
-            filter_valid_flows(parsed)
-            .withColumn("_held", F.lit(False))
-            .unionByName(held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held")))
-        )
+        flows = filter_valid_flows(parsed).withColumn("_held", F.lit(False))
+        held = self._held(spark, plan.pending_version)
+        if held is not None:
+            flows = flows.unionByName(
+                held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held"))
+            )
         broadcast = plan.broadcast_owners
         cached: tuple[DataFrame, ...] = ()
         if broadcast:  # small: cached across batches while its version holds
@@ -207,6 +209,19 @@ class FlowBatchWriter:
             scope_freshness=plan.scope_freshness_times,
         ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
         return attributed, cached
+
+    def _held(self, spark: SparkSession, version: int) -> DataFrame | None:
+        """The pending table as of ``version``; None when this writer has seen that version
+        hold no rows (a Delta version never changes; any write makes a new one), so a stream
+        with nothing pending skips the read and its Delta log replay."""
+        if version in self._empty_pending:
+            return None
+        return delta.read_version(spark, self.targets.pending, version)
+
+    def _note_held(self, version: int, held_in: int) -> None:
+        """Remember that pending ``version`` was empty (``held_in`` rows came from it)."""
+        if held_in == 0:
+            self._empty_pending = {version}
 
     def _labels(self, spark: SparkSession, version: int | None) -> tuple[DataFrame, list[int]]:
         """The CIDR labels as of ``version`` and their distinct prefix lengths, both kept
