@@ -34,7 +34,6 @@ from spark_jobs.sources.ownership import (
 from spark_jobs.transforms.enrich import (
     filter_owners_for,
     with_attribution,
-    with_expired_pending,
 )
 from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
@@ -207,7 +206,8 @@ class FlowBatchWriter:
             prefix_lengths=lengths,
             broadcast_owners=broadcast,
             scope_freshness=plan.scope_freshness_times,
-        ).transform(lambda df: with_expired_pending(df, plan.now_time, t.max_pending_minutes))
+            expire=(plan.now_time, t.max_pending_minutes),
+        )
         return attributed, cached
 
     def _held(self, spark: SparkSession, version: int) -> DataFrame | None:

@@ -162,13 +162,20 @@ def address_labels(
 
 
 def _join_labels(flows_df: DataFrame, addr_labels_df: DataFrame, side: str) -> DataFrame:
-    """One side's label from :func:`address_labels` (the same broadcast serves both sides);
-    a known address no label covers is ``internet``."""
-    joined = flows_df.join(
-        F.broadcast(addr_labels_df), on=F.col("_a_key") == side_key(side), how="left"
+    """One side's ``_<side>_a_label`` from :func:`address_labels` (null: no label covers the
+    address, see :func:`_side_label`)."""
+    right = addr_labels_df.select(
+        F.col("_a_key").alias(f"_{side}_a_key"), F.col("_a_label").alias(f"_{side}_a_label")
     )
-    label = F.when(side_key(side).isNotNull(), F.coalesce(F.col("_a_label"), _internet()))
-    return joined.select(*[F.col(c) for c in flows_df.columns], label.alias(f"_{side}_label"))
+    return flows_df.join(
+        F.broadcast(right), on=F.col(f"_{side}_a_key") == side_key(side), how="left"
+    )
+
+
+def _side_label(side: str) -> Column:
+    """A known address no label covers is ``internet``."""
+    label = F.coalesce(F.col(f"_{side}_a_label"), _internet())
+    return F.when(side_key(side).isNotNull(), label)
 
 
 def _internet() -> Column:
@@ -180,24 +187,33 @@ def _internet() -> Column:
     )
 
 
-def _side_columns(side: str, freshness: datetime | None) -> list[Column]:
-    status = _side_status(side, freshness)
+def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, Column]:
+    """One side's output values by suffix (``attribution_status``, :data:`OWNER_FIELDS`,
+    ``label``). ``status`` decides owner vs. label; ``shown_status`` is what the side's
+    ``attribution_status`` says (an expired pending side: unattributed, no owner, no label)."""
     owner = F.col(f"_{side}_owner")
-    label = F.col(f"_{side}_label")
+    label = _side_label(side)
     owned = status == ATTRIBUTED
     fallback = status == UNATTRIBUTED
-    cols = [status.alias(f"{side}_attribution_status")]
+    values = {"attribution_status": shown_status}
     for out_name, field in OWNER_FIELDS.items():
         value = F.when(owned, owner[field])
         if out_name in ("kind", "region"):
             value = value.when(fallback, label[out_name])
-        cols.append(value.alias(f"{side}_{out_name}"))
-    cols.append(
+        values[out_name] = value
+    values["label"] = (
         F.when(owned, F.coalesce(owner["app"], F.lit("unknown-app")))
         .when(fallback, label["label"])
-        .alias(f"{side}_label")
-    )
-    return cols
+    )  # fmt: skip
+    return values
+
+
+def _expired(status: Column, now: datetime, max_wait_minutes: int) -> Column:
+    """``status``, with a side pending past ``max_wait_minutes`` (by ``arrival_time``) turned
+    unattributed."""
+    deadline = utc_lit(now) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
+    expired = (F.col("arrival_time") < deadline) & (status == PENDING)
+    return F.when(expired, F.lit(UNATTRIBUTED)).otherwise(status)
 
 
 def with_attribution(
@@ -209,6 +225,7 @@ def with_attribution(
     prefix_lengths: Sequence[int],
     broadcast_owners: bool = True,
     scope_freshness: Mapping[str, datetime] | None = None,
+    expire: tuple[datetime, int] | None = None,
 ) -> DataFrame:
     """Attribute both sides of each parsed flow.
 
@@ -223,6 +240,8 @@ def with_attribution(
     ``freshness`` is the latest observation applied; ``scope_freshness`` (``"account/region"``
     -> time, see :func:`~spark_jobs.transforms.ownership.scope_key`) the latest per scope: an
     open interval of a scope last observed before the flow is pending, not attributed.
+    ``expire`` (``(now, max_wait_minutes)``) applies :func:`with_expired_pending` in the same
+    projection.
     """
     scope_fresh = (
         scope_time_map(scope_freshness)[scope_key(F.col("account_id"), F.col("region"))]
@@ -234,27 +253,62 @@ def with_attribution(
     for side in SIDES:
         staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
         staged = _join_labels(staged, addr_labels, side)
-    side_cols = [c for side in SIDES for c in _side_columns(side, freshness)]
-    helper_cols = [c for c in staged.columns if c.startswith("_src_") or c.startswith("_dst_")]
-    out = staged.select(*[c for c in staged.columns if c not in helper_cols], *side_cols)
-    return out.transform(with_cross_flags).transform(lambda df: with_duplicate_view(df, flows_df))
+    later = F.broadcast(_later_views(flows_df))
+    staged = staged.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
+    # One projection for everything that follows the joins: every DataFrame operation on the
+    # ~100-column frame costs a fresh analysis (~0.1 s of a micro-batch).
+    values = {}
+    for side in SIDES:
+        status = _side_status(side, freshness)
+        values[side] = _side_values(side, status, _expired(status, *expire) if expire else status)
+    flags = _flags(values["src"], values["dst"])
+    dup = _duplicate_flag(values["src"], values["dst"], F.col("_later_id").isNotNull())
+    return staged.select(
+        *[F.col(c) for c in flows_df.columns],
+        *[col.alias(f"{side}_{name}") for side in SIDES for name, col in values[side].items()],
+        *[col.alias(name) for name, col in flags.items()],
+        dup.alias("is_duplicate_view"),
+    )
+
+
+def _flags(src: Mapping[str, Column], dst: Mapping[str, Column]) -> dict[str, Column]:
+    """``cross_region``/``cross_az``: only when both sides are known (else null);
+    ``is_pending``: either side still pending. ``src``/``dst``: a side's values by suffix."""
+    both_owned = (src["attribution_status"] == ATTRIBUTED) & (
+        dst["attribution_status"] == ATTRIBUTED
+    )
+    regions_known = src["region"].isNotNull() & dst["region"].isNotNull()
+    return {
+        "cross_region": F.when(regions_known, src["region"] != dst["region"]),
+        "cross_az": F.when(both_owned, src["az"] != dst["az"]),
+        "is_pending": (src["attribution_status"] == PENDING)
+        | (dst["attribution_status"] == PENDING),
+    }
+
+
+def _duplicate_flag(
+    src: Mapping[str, Column], dst: Mapping[str, Column], by_rank: Column
+) -> Column:
+    """The second view of a flow logged at both ENIs (see :func:`with_duplicate_view`)."""
+    both_enis = (
+        src["kind"].isin(*ENI_KINDS)
+        & dst["kind"].isin(*ENI_KINDS)
+        & (src["attribution_status"] == ATTRIBUTED)
+        & (dst["attribution_status"] == ATTRIBUTED)
+    )
+    by_direction = F.col("flow_direction") == "ingress"
+    dup = both_enis & F.when(F.col("flow_direction").isNotNull(), by_direction).otherwise(by_rank)
+    return F.coalesce(dup, F.lit(False))
+
+
+def _columns_of(side: str) -> dict[str, Column]:
+    return {n: F.col(f"{side}_{n}") for n in ("attribution_status", "region", "az", "kind")}
 
 
 def with_cross_flags(df: DataFrame) -> DataFrame:
     """``cross_region``/``cross_az``: only when both sides are known (else null);
     ``is_pending``: either side still pending."""
-    both_owned = (F.col("src_attribution_status") == ATTRIBUTED) & (
-        F.col("dst_attribution_status") == ATTRIBUTED
-    )
-    regions_known = F.col("src_region").isNotNull() & F.col("dst_region").isNotNull()
-    return df.withColumns(
-        {
-            "cross_region": F.when(regions_known, F.col("src_region") != F.col("dst_region")),
-            "cross_az": F.when(both_owned, F.col("src_az") != F.col("dst_az")),
-            "is_pending": (F.col("src_attribution_status") == PENDING)
-            | (F.col("dst_attribution_status") == PENDING),
-        }
-    )
+    return df.withColumns(_flags(_columns_of("src"), _columns_of("dst")))
 
 
 def with_duplicate_view(df: DataFrame, views_df: DataFrame | None = None) -> DataFrame:
@@ -275,18 +329,10 @@ def with_duplicate_view(df: DataFrame, views_df: DataFrame | None = None) -> Dat
     e.g. the flows before attribution) and only the later views' ``flow_id`` s are broadcast
     back, so the wide rows are never shuffled.
     """
-    both_enis = (
-        F.col("src_kind").isin(*ENI_KINDS)
-        & F.col("dst_kind").isin(*ENI_KINDS)
-        & (F.col("src_attribution_status") == ATTRIBUTED)
-        & (F.col("dst_attribution_status") == ATTRIBUTED)
-    )
     later = F.broadcast(_later_views(df if views_df is None else views_df))
     joined = df.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
-    by_rank = F.col("_later_id").isNotNull()
-    by_direction = F.col("flow_direction") == "ingress"
-    dup = both_enis & F.when(F.col("flow_direction").isNotNull(), by_direction).otherwise(by_rank)
-    flag = F.coalesce(dup, F.lit(False)).alias("is_duplicate_view")
+    dup = _duplicate_flag(_columns_of("src"), _columns_of("dst"), F.col("_later_id").isNotNull())
+    flag = dup.alias("is_duplicate_view")
     return joined.select(*[F.col(c) for c in df.columns if c != "is_duplicate_view"], flag)
 
 
@@ -305,12 +351,10 @@ def with_expired_pending(df: DataFrame, now: datetime, max_wait_minutes: int) ->
     """Turn sides that have been pending longer than ``max_wait_minutes`` (by
     ``arrival_time``) into unattributed, keeping their CIDR fallback empty: after the wait the
     owner is given up on, never guessed. Needs the columns :func:`with_attribution` adds."""
-    deadline = utc_lit(now) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
-    expired = F.col("arrival_time") < deadline
     updates = {
-        f"{side}_attribution_status": F.when(
-            expired & (F.col(f"{side}_attribution_status") == PENDING), F.lit(UNATTRIBUTED)
-        ).otherwise(F.col(f"{side}_attribution_status"))
+        f"{side}_attribution_status": _expired(
+            F.col(f"{side}_attribution_status"), now, max_wait_minutes
+        )
         for side in SIDES
     }
     return df.withColumns(updates).transform(with_cross_flags)

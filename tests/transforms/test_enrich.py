@@ -254,6 +254,17 @@ def test_expired_pending_becomes_unattributed(enriched):
     assert expired.where("name = 'old_owner'").first().src_app == "api"
 
 
+def test_expiry_inside_the_attribution_equals_expiring_afterwards(spark, enriched):
+    # the batch writer folds the expiry into with_attribution's one projection
+    for minute, status in ((40, "pending"), (44, "unattributed")):
+        folded = _attribute(spark, expire=(t(minute), 10))
+        after = with_expired_pending(enriched, now=t(minute), max_wait_minutes=10)
+        assert folded.columns == after.columns
+        assert sorted(folded.collect()) == sorted(after.collect())
+        row = folded.where("name = 'pending'").first()
+        assert (row.src_attribution_status, row.is_pending) == (status, status == "pending")
+
+
 def test_no_freshness_means_everything_is_pending(spark, enriched):
     flows = enriched.select(
         "name",
