@@ -51,7 +51,7 @@ def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
             parsed=parse_flow_lines(filter_lines(decoded), log_format),
             bad_records=to_quarantine(decoded),
             control=filter_control(decoded),
-            records_in=records.count,
+            records=records,
             cached=(decoded, records),
         )
 
@@ -73,7 +73,7 @@ def text_file_stage() -> Stage:
             parsed=parsed,
             bad_records=empty,
             control=empty.select("origin"),
-            records_in=lines.count,
+            records=lines,
             cached=(lines,),
         )
 
@@ -212,7 +212,7 @@ def _lines_stage(log_format: str | None) -> Stage:
             parsed=parse_flow_lines(lines(decoded), log_format),
             bad_records=bad(decoded),
             control=control(decoded),
-            records_in=decoded.select("origin", "origin_offset").distinct().count,
+            records=decoded.select("origin", "origin_offset").distinct(),
             cached=(decoded,),
         )
 

@@ -44,13 +44,13 @@ log = logging.getLogger("dredge.batch")
 @dataclass(frozen=True)
 class StageResult:
     """What the input stage made of a batch: parsed lines (with ``quarantine_reason``),
-    record-level quarantine rows, control-message rows, a counter of input records, and the
-    DataFrames it cached (unpersisted at the end of the batch)."""
+    record-level quarantine rows, control-message rows, one row per input record (only
+    counted), and the DataFrames it cached (unpersisted at the end of the batch)."""
 
     parsed: DataFrame
     bad_records: DataFrame
     control: DataFrame
-    records_in: Callable[[], int]
+    records: DataFrame
     cached: tuple[DataFrame, ...] = ()
 
 
@@ -90,6 +90,7 @@ class FlowBatchWriter:
     dimensions: DimensionCache = field(default_factory=DimensionCache)
     _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
     _empty_pending: set[int] = field(default_factory=set)  # pending versions seen empty
+    _owner_rows: dict[int, int] = field(default_factory=dict)  # ownership version -> rows
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
@@ -103,7 +104,7 @@ class FlowBatchWriter:
             fresh = freshness_of(props)  # conservative (the marker never leads the data)
             scopes = scope_freshness_of(props)
             version = delta.table_version(spark, t.ownership)
-            rows = delta.read_version(spark, t.ownership, version).count()  # from Delta stats
+            rows = self._ownership_rows(spark, version)
             return delta.BatchPlan(
                 batch_id=bid,
                 broadcast_owners=rows <= t.broadcast_max_rows,
@@ -209,6 +210,14 @@ class FlowBatchWriter:
             expire=(plan.now_time, t.max_pending_minutes),
         )
         return attributed, cached
+
+    def _ownership_rows(self, spark: SparkSession, version: int) -> int:
+        """Rows of the ownership table at ``version`` (from Delta's file statistics), counted
+        once per version: a version never changes."""
+        if version not in self._owner_rows:
+            path = self.targets.ownership
+            self._owner_rows = {version: delta.read_version(spark, path, version).count()}
+        return self._owner_rows[version]
 
     def _held(self, spark: SparkSession, version: int) -> DataFrame | None:
         """The pending table as of ``version``; None when this writer has seen that version
@@ -339,29 +348,36 @@ def _with_seen(owners_df: DataFrame) -> DataFrame:
 
 
 def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:
-    """Records in, lines parsed, quarantined and control messages: small jobs over cached
-    data. The batch balances when every input record is accounted for exactly once:
-    ``records_in == records_with_lines + bad_records + control_messages`` (a record's first
-    line has ``origin_sub`` 0; a file line is its own record)."""
-    row = parsed.agg(
+    """Records in, lines parsed, quarantined and control messages: one query over cached data
+    (its four aggregates run side by side, not as four jobs in a row). The batch balances
+    when every input record is accounted for exactly once: ``records_in ==
+    records_with_lines + bad_records + control_messages`` (a record's first line has
+    ``origin_sub`` 0; a file line is its own record)."""
+    lines = parsed.agg(
         F.count(F.lit(1)).alias("lines"),
         F.count("quarantine_reason").alias("bad_lines"),
         F.count(F.when(F.col("origin_sub") == 0, F.lit(1))).alias("records_with_lines"),
-    ).first()
-    lines, bad_lines, with_lines = (
-        (int(row["lines"]), int(row["bad_lines"]), int(row["records_with_lines"]))
-        if row
-        else (0, 0, 0)
     )
-    bad_records = staged.bad_records.count()
-    records_in, control = staged.records_in(), staged.control.count()
+    counted = lines
+    for name, df in (
+        ("bad_records", staged.bad_records),
+        ("control", staged.control),
+        ("records_in", staged.records),
+    ):
+        counted = counted.crossJoin(df.agg(F.count(F.lit(1)).alias(name)))
+    row = counted.first()
+    if row is None:  # aggregates without grouping always make one row
+        raise RuntimeError("the stage counts query returned no row")
+    got = {k: int(v) for k, v in row.asDict().items()}
+    lines_n, bad_lines, with_lines = got["lines"], got["bad_lines"], got["records_with_lines"]
+    bad_records, control, records_in = got["bad_records"], got["control"], got["records_in"]
     return {
         "records_in": records_in,
         "records_with_lines": with_lines,
         "bad_records": bad_records,
         "control_messages": control,
         "records_balanced": int(records_in == with_lines + bad_records + control),
-        "lines_parsed": lines,
+        "lines_parsed": lines_n,
         "bad_lines": bad_lines,
         "quarantined": bad_lines + bad_records,
     }

@@ -1,5 +1,5 @@
-"""The batch writer reads the pending table only when it may hold rows: a version it has
-seen empty is skipped (Delta versions never change), any other version is read."""
+"""What the batch writer remembers per Delta version (a version never changes): a pending
+version seen empty is not read again; the ownership row count is taken once per version."""
 
 from __future__ import annotations
 
@@ -53,3 +53,25 @@ def test_a_new_version_is_read_even_after_an_empty_one(reads):
     writer._note_held(5, held_in=2)  # the pending write of batch 4 left rows in version 5
     assert writer._held(None, 4) is None  # type: ignore[arg-type]
     assert writer._held(None, 5) == "pending@5"  # type: ignore[arg-type]
+
+
+class _Counted:
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+    def count(self) -> int:
+        return self.rows
+
+
+def test_ownership_rows_are_counted_once_per_version(monkeypatch):
+    seen: list[int] = []
+
+    def read_version(spark: Any, path: str, version: int) -> _Counted:
+        seen.append(version)
+        return _Counted(100 * version)
+
+    monkeypatch.setattr(flow_batch.delta, "read_version", read_version)
+    writer = _writer()
+    got = [writer._ownership_rows(None, v) for v in (3, 3, 4, 4)]  # type: ignore[arg-type]
+    assert got == [300, 300, 400, 400]
+    assert seen == [3, 4]
