@@ -31,9 +31,11 @@ def test_latency_bench_tiny(spark: Any, tmp_path: Path, capsys: pytest.CaptureFi
     assert 0 < result["kafka_messages_measured"] <= result["flows_measured"]
     assert _ordered(result["delta_latency_s"])
     assert _ordered(result["kafka_latency_s"])
-    # Kafka is published after the Delta commit in the same batch
-    assert result["kafka_latency_s"]["p50"] >= result["delta_latency_s"]["p50"]
     assert result["batches"] >= 1 and result["batch_duration_s"]["p50"] > 0
+    # Delta and Kafka receive a flow in the same micro-batch (their writes run side by side),
+    # so their medians differ by less than the longest batch
+    gap = abs(result["kafka_latency_s"]["p50"] - result["delta_latency_s"]["p50"])
+    assert gap < result["batch_duration_s"]["max"]
     assert "bench.latency:" in capsys.readouterr().out
 
 
