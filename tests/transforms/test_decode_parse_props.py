@@ -147,8 +147,8 @@ def test_kinesis_batch_balances(spark: SparkSession) -> None:
     with_lines = {(r.origin, r.origin_offset) for r in parsed}
     bad_records = staged.bad_records.collect()
     control = staged.control.collect()
-    assert staged.records_in() == 5
-    assert staged.records_in() == len(with_lines) + len(bad_records) + len(control)
+    assert staged.records.count() == 5
+    assert staged.records.count() == len(with_lines) + len(bad_records) + len(control)
     assert sorted(o for _, o in with_lines) == ["500", "504"]
     assert sorted((r.origin_offset, r.reason) for r in bad_records) == [
         ("502", "bad_gzip"),
@@ -175,7 +175,7 @@ def test_text_file_batch_balances(spark: SparkSession) -> None:
     )  # fmt: skip
     staged = text_file_stage()(lines, lambda df: df)
     parsed = staged.parsed.collect()
-    assert staged.records_in() == len(parsed) == 3
+    assert staged.records.count() == len(parsed) == 3
     assert staged.bad_records.count() == 0 and staged.control.count() == 0
     assert sorted((r.origin, r.origin_offset, r.quarantine_reason) for r in parsed) == [
         ("file:a.log.gz", "2", None),
