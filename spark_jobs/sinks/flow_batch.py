@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pyspark import InheritableThread
 from pyspark.sql import DataFrame, SparkSession
@@ -39,6 +40,7 @@ from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
 
 log = logging.getLogger("dredge.batch")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,8 @@ class FlowBatchWriter:
     metrics: list[dict[str, object]] = field(default_factory=list)
     dimensions: DimensionCache = field(default_factory=DimensionCache)
     _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
-    _empty_pending: set[int] = field(default_factory=set)  # pending versions seen empty
     _owner_rows: dict[int, int] = field(default_factory=dict)  # ownership version -> rows
+    _empty_pending: int | None = None  # the latest pending version seen empty
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
@@ -162,8 +164,9 @@ class FlowBatchWriter:
 
         if counts["flows_final"]:
             with clock("sinks"):
-                kafka = bool(t.kafka_bootstrap and t.kafka_topic)
-                _concurrently(to_delta, *((to_kafka,) if kafka else ()))
+                _concurrently(
+                    to_delta, *([to_kafka] if t.kafka_bootstrap and t.kafka_topic else [])
+                )
         with clock("quality"):
             quality = self._quality(final) if counts["flows_final"] else None
         if counts["flows_pending"] or counts["held_in"]:
@@ -214,23 +217,23 @@ class FlowBatchWriter:
     def _ownership_rows(self, spark: SparkSession, version: int) -> int:
         """Rows of the ownership table at ``version`` (from Delta's file statistics), counted
         once per version: a version never changes."""
-        if version not in self._owner_rows:
-            path = self.targets.ownership
-            self._owner_rows = {version: delta.read_version(spark, path, version).count()}
-        return self._owner_rows[version]
+        path = self.targets.ownership
+        return _latest(
+            self._owner_rows, version, lambda: delta.read_version(spark, path, version).count()
+        )
 
     def _held(self, spark: SparkSession, version: int) -> DataFrame | None:
         """The pending table as of ``version``; None when this writer has seen that version
         hold no rows (a Delta version never changes; any write makes a new one), so a stream
         with nothing pending skips the read and its Delta log replay."""
-        if version in self._empty_pending:
+        if version == self._empty_pending:
             return None
         return delta.read_version(spark, self.targets.pending, version)
 
     def _note_held(self, version: int, held_in: int) -> None:
         """Remember that pending ``version`` was empty (``held_in`` rows came from it)."""
         if held_in == 0:
-            self._empty_pending = {version}
+            self._empty_pending = version
 
     def _labels(self, spark: SparkSession, version: int | None) -> tuple[DataFrame, list[int]]:
         """The CIDR labels as of ``version`` and their distinct prefix lengths, both kept
@@ -241,9 +244,7 @@ class FlowBatchWriter:
             labels = spark.read.format("delta").load(path)
             return labels, _prefix_lengths(labels)
         labels = self.dimensions.get(spark, path, version)
-        if version not in self._lengths:
-            self._lengths = {version: _prefix_lengths(labels)}
-        return labels, self._lengths[version]
+        return labels, _latest(self._lengths, version, lambda: _prefix_lengths(labels))
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is
@@ -336,6 +337,15 @@ def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> Non
         raise errors[0]
 
 
+def _latest(memo: dict[int, T], version: int, make: Callable[[], T]) -> T:
+    """``make()`` for a Delta ``version``, kept in ``memo`` (only the latest version: a
+    version never changes, and a stream only moves forward)."""
+    if version not in memo:
+        memo.clear()
+        memo[version] = make()
+    return memo[version]
+
+
 def _prefix_lengths(labels_df: DataFrame) -> list[int]:
     return [r.prefix_len for r in labels_df.select("prefix_len").distinct().collect()]
 
@@ -369,17 +379,16 @@ def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:
     if row is None:  # aggregates without grouping always make one row
         raise RuntimeError("the stage counts query returned no row")
     got = {k: int(v) for k, v in row.asDict().items()}
-    lines_n, bad_lines, with_lines = got["lines"], got["bad_lines"], got["records_with_lines"]
-    bad_records, control, records_in = got["bad_records"], got["control"], got["records_in"]
+    accounted = got["records_with_lines"] + got["bad_records"] + got["control"]
     return {
-        "records_in": records_in,
-        "records_with_lines": with_lines,
-        "bad_records": bad_records,
-        "control_messages": control,
-        "records_balanced": int(records_in == with_lines + bad_records + control),
-        "lines_parsed": lines_n,
-        "bad_lines": bad_lines,
-        "quarantined": bad_lines + bad_records,
+        "records_in": got["records_in"],
+        "records_with_lines": got["records_with_lines"],
+        "bad_records": got["bad_records"],
+        "control_messages": got["control"],
+        "records_balanced": int(got["records_in"] == accounted),
+        "lines_parsed": got["lines"],
+        "bad_lines": got["bad_lines"],
+        "quarantined": got["bad_lines"] + got["bad_records"],
     }
 
 

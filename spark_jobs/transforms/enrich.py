@@ -253,8 +253,7 @@ def with_attribution(
     for side in SIDES:
         staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
         staged = _join_labels(staged, addr_labels, side)
-    later = F.broadcast(_later_views(flows_df))
-    staged = staged.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
+    staged = _join_later_views(staged, flows_df)
     # One projection for everything that follows the joins: every DataFrame operation on the
     # ~100-column frame costs a fresh analysis (~0.1 s of a micro-batch).
     values = {}
@@ -329,11 +328,17 @@ def with_duplicate_view(df: DataFrame, views_df: DataFrame | None = None) -> Dat
     e.g. the flows before attribution) and only the later views' ``flow_id`` s are broadcast
     back, so the wide rows are never shuffled.
     """
-    later = F.broadcast(_later_views(df if views_df is None else views_df))
-    joined = df.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
+    joined = _join_later_views(df, df if views_df is None else views_df)
     dup = _duplicate_flag(_columns_of("src"), _columns_of("dst"), F.col("_later_id").isNotNull())
     flag = dup.alias("is_duplicate_view")
     return joined.select(*[F.col(c) for c in df.columns if c != "is_duplicate_view"], flag)
+
+
+def _join_later_views(df: DataFrame, views_df: DataFrame) -> DataFrame:
+    """``df`` with ``_later_id`` (non-null on the rows :func:`_later_views` of ``views_df``
+    ranks as a later view), by a broadcast of those ids only."""
+    later = F.broadcast(_later_views(views_df))
+    return df.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
 
 
 def _later_views(views_df: DataFrame) -> DataFrame:
