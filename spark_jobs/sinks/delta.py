@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from py4j.java_gateway import JavaClass
+from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -34,11 +36,72 @@ def ensure_table(
     writer.save(path)
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    """The latest committed version of the Delta table at ``path``."""
+@dataclass(frozen=True)
+class TableState:
+    """A Delta table's latest committed version and its table properties (at that version)."""
+
+    version: int
+    properties: dict[str, str]
+
+
+def table_state(spark: SparkSession, path: str) -> TableState | None:
+    """The latest version of the Delta table at ``path`` and its properties, or None when
+    ``path`` holds no Delta table.
+
+    Read from one snapshot of the table's log through Delta's ``DeltaLog`` (it lists the log
+    from the last checkpoint and takes the metadata from the checksum file): no Spark job,
+    ~30 ms, and version and properties always agree. ``history(1)`` and ``detail()``, the
+    public way, run five Spark jobs between them (0.4 s of every small micro-batch here).
+    Where that JVM API is not there (a Delta build that renames it, e.g. Databricks' own),
+    the public way is used.
+    """
+    try:
+        return _snapshot_state(spark, path)
+    except Py4JJavaError:
+        raise  # the JVM API is there and failed: a real error (storage, corrupt log)
+    except (_DeltaLogMissingError, Py4JError):  # not this build's API (class or method missing)
+        return _public_state(spark, path)
+
+
+class _DeltaLogMissingError(Exception):
+    """The JVM has no ``org.apache.spark.sql.delta.DeltaLog``."""
+
+
+def _snapshot_state(spark: SparkSession, path: str) -> TableState | None:
+    jvm = spark._jvm
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog if jvm is not None else None
+    if not isinstance(delta_log, JavaClass):
+        raise _DeltaLogMissingError
+    log = delta_log.forTable(spark._jsparkSession, path)
+    # update(stalenessAcceptable=false, <default>, <default>): lists the log for new commits
+    defaults = (getattr(log, f"update$default${i}")() for i in (2, 3))
+    snapshot = log.update(False, *defaults)
+    version = int(snapshot.version())
+    if version < 0:
+        return None
+    metadata = json.loads(snapshot.metadata().json())["metaData"]
+    return TableState(version, dict(metadata.get("configuration") or {}))
+
+
+def _public_state(spark: SparkSession, path: str) -> TableState | None:
     from delta.tables import DeltaTable
 
-    return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    table = DeltaTable.forPath(spark, path)
+    # properties before the version: a newer version's properties are never paired with
+    # older data (freshness must not lead the rows it describes)
+    row = table.detail().select("properties").first()
+    properties = dict(row["properties"] or {}) if row else {}
+    return TableState(int(table.history(1).collect()[0]["version"]), properties)
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest committed version of the Delta table at ``path`` (see :func:`table_state`)."""
+    state = table_state(spark, path)
+    if state is None:
+        raise FileNotFoundError(f"no Delta table at {path}")
+    return state.version
 
 
 def read_version(spark: SparkSession, path: str, version: int) -> DataFrame:

@@ -29,7 +29,6 @@ from spark_jobs.sinks.dimensions import DimensionCache
 from spark_jobs.sinks.kafka import publish_batch
 from spark_jobs.sources.ownership import (
     freshness_of,
-    read_table_properties,
     scope_freshness_of,
 )
 from spark_jobs.transforms.enrich import (
@@ -102,10 +101,12 @@ class FlowBatchWriter:
         t = self.targets
 
         def make(bid: int) -> delta.BatchPlan:
-            props = read_table_properties(spark, t.ownership) or {}  # before the version:
-            fresh = freshness_of(props)  # conservative (the marker never leads the data)
-            scopes = scope_freshness_of(props)
-            version = delta.table_version(spark, t.ownership)
+            owned = delta.table_state(spark, t.ownership)  # version and its properties
+            if owned is None:
+                raise FileNotFoundError(f"no ownership table at {t.ownership}")
+            fresh = freshness_of(owned.properties)  # the freshness of exactly this version
+            scopes = scope_freshness_of(owned.properties)
+            version = owned.version
             rows = self._ownership_rows(spark, version)
             return delta.BatchPlan(
                 batch_id=bid,

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_jobs.sinks.delta import table_state
 from spark_jobs.transforms.ip import cidr_key_py
 from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNER_COLUMNS, Observation
 
@@ -53,10 +53,8 @@ def read_cidr_labels(spark: SparkSession, path: str) -> DataFrame:
 
 def read_table_properties(spark: SparkSession, path: str) -> dict[str, str] | None:
     """The Delta table's properties, or None when ``path`` holds no Delta table."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    row = DeltaTable.forPath(spark, path).detail().select("properties").first()
-    return dict(row["properties"] or {}) if row else {}
+    state = table_state(spark, path)
+    return state.properties if state else None
 
 
 def parse_time(text: str) -> datetime:

@@ -1,0 +1,100 @@
+"""Delta table version + properties read from the log's snapshot without a Spark job, equal to
+what the public API (history/detail) says; the public API when the JVM one is not there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_jobs.sinks import delta
+from spark_jobs.sources.ownership import read_table_properties
+
+
+def _jobs_run_by(spark: SparkSession, action) -> tuple[object, list[int]]:
+    sc = spark.sparkContext
+    group = f"probe-{id(action)}"
+    sc.setJobGroup(group, "table state probe")
+    try:
+        result = action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return result, list(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def _set(spark: SparkSession, path: str, **props: str) -> None:
+    pairs = ", ".join(f"'{k}' = '{v}'" for k, v in props.items())
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({pairs})")
+
+
+def test_version_and_properties_follow_every_commit(spark, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    spark.range(3).write.format("delta").save(path)
+    assert delta.table_state(spark, path) == delta.TableState(0, {})
+    spark.range(2).write.format("delta").mode("append").save(path)
+    _set(spark, path, **{"dredge.freshness": "2026-01-01T00:00:00Z"})
+    _set(spark, path, **{"dredge.freshness": "2026-01-02T00:00:00Z", "other": "x"})
+    state = delta.table_state(spark, path)
+    assert state == delta.TableState(3, {"dredge.freshness": "2026-01-02T00:00:00Z", "other": "x"})
+    assert state == delta._public_state(spark, path)
+    assert delta.table_version(spark, path) == 3
+    assert read_table_properties(spark, path) == state.properties
+
+
+def test_no_spark_job_where_the_public_api_runs_several(spark, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    spark.range(3).write.format("delta").save(path)
+    _set(spark, path, a="1")
+    fast, fast_jobs = _jobs_run_by(spark, lambda: delta.table_state(spark, path))
+    public, public_jobs = _jobs_run_by(spark, lambda: delta._public_state(spark, path))
+    assert fast == public == delta.TableState(1, {"a": "1"})
+    assert fast_jobs == []
+    assert len(public_jobs) >= 2  # the probe sees jobs: history(1) and detail() run some
+
+
+def test_no_table_is_none_and_has_no_version(spark, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nothing-here")
+    assert delta.table_state(spark, missing) is None
+    assert delta._public_state(spark, missing) is None
+    assert read_table_properties(spark, missing) is None
+    with pytest.raises(FileNotFoundError, match="no Delta table"):
+        delta.table_version(spark, missing)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "x.txt").write_text("not a table")
+    assert delta.table_state(spark, str(tmp_path / "plain")) is None
+
+
+def test_falls_back_to_the_public_api_when_the_jvm_one_is_missing(
+    spark, tmp_path: Path, monkeypatch
+) -> None:
+    path = str(tmp_path / "t")
+    spark.range(3).write.format("delta").save(path)
+    _set(spark, path, a="2")
+    calls: list[str] = []
+
+    def renamed_method(spark_: SparkSession, path_: str):
+        calls.append("jvm")
+        log = spark_._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark_._jsparkSession, path_)
+        return log.noSuchUpdate()  # a Delta build whose DeltaLog API differs: Py4JError
+
+    monkeypatch.setattr(delta, "_snapshot_state", renamed_method)
+    assert delta.table_state(spark, path) == delta.TableState(1, {"a": "2"})
+    assert calls == ["jvm"]
+
+    def no_class(spark_: SparkSession, path_: str):
+        raise delta._DeltaLogMissingError
+
+    monkeypatch.setattr(delta, "_snapshot_state", no_class)
+    assert delta.table_state(spark, path) == delta.TableState(1, {"a": "2"})
+
+
+def test_a_real_jvm_error_is_not_hidden_by_the_fallback(spark, tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    spark.range(3).write.format("delta").save(str(path))
+    _set(spark, str(path), a="1")
+    # a corrupt newest commit: the JVM API is there and fails; that must surface
+    (path / "_delta_log" / f"{2:020d}.json").write_text("{not json")
+    with pytest.raises(Exception) as raised:
+        delta.table_state(spark, str(path))
+    assert type(raised.value).__name__ == "Py4JJavaError"
