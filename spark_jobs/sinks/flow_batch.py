@@ -97,10 +97,14 @@ class FlowBatchWriter:
         """Release the cached dimension tables (the query has ended)."""
         self.dimensions.close()
 
-    def _plan(self, spark: SparkSession, batch_id: int) -> delta.BatchPlan:
+    def _plan(self, spark: SparkSession, batch_id: int) -> tuple[delta.BatchPlan, bool]:
+        """The batch's plan, and whether it was made just now (a first attempt: nothing of
+        this batch can be in any output yet) rather than read back (a replay)."""
         t = self.targets
+        made: list[int] = []
 
         def make(bid: int) -> delta.BatchPlan:
+            made.append(bid)
             owned = delta.table_state(spark, t.ownership)  # version and its properties
             if owned is None:
                 raise FileNotFoundError(f"no ownership table at {t.ownership}")
@@ -116,10 +120,13 @@ class FlowBatchWriter:
                 freshness=fresh.isoformat() if fresh else None,
                 scope_freshness={k: v.isoformat() for k, v in scopes.items()},
                 labels_version=delta.table_version(spark, t.cidr_labels),
+                enriched_version=_version_or_none(spark, t.enriched),
+                quarantine_version=_version_or_none(spark, t.quarantine),
                 now=datetime.now(UTC).isoformat(),
             )
 
-        return delta.load_or_create_plan(t.plans, batch_id, make, spark)
+        plan = delta.load_or_create_plan(t.plans, batch_id, make, spark)
+        return plan, bool(made)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -127,7 +134,7 @@ class FlowBatchWriter:
         spark = batch_df.sparkSession
         t = self.targets
         with clock("plan"):
-            plan = self._plan(spark, batch_id)
+            plan, first = self._plan(spark, batch_id)
         with clock("stage"):
             staged = self.stage(batch_df, lambda df: df.persist())
             parsed = staged.parsed.persist()
@@ -137,7 +144,7 @@ class FlowBatchWriter:
                 quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
                 delta.write_batch(
                     quarantine.select(*QUARANTINE_SCHEMA.names), t.quarantine, app_id=t.app_id,
-                    batch_id=batch_id,
+                    batch_id=batch_id, since=plan.quarantine_version, first_attempt=first,
                 )  # fmt: skip
         with clock("attribute"):
             attributed, owners_cache = self._attribute(spark, parsed, plan)
@@ -151,7 +158,8 @@ class FlowBatchWriter:
             with clock("delta"):
                 delta.write_batch(
                     final, t.enriched, app_id=t.app_id, batch_id=batch_id,
-                    partition_by=("event_date", "event_hour"),
+                    partition_by=("event_date", "event_hour"), since=plan.enriched_version,
+                    first_attempt=first,
                 )  # fmt: skip
 
         def to_kafka() -> None:
@@ -175,7 +183,7 @@ class FlowBatchWriter:
                 still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
                 delta.write_batch(
                     still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
-                    mode="overwrite",
+                    mode="overwrite", since=_pinned(plan), first_attempt=first,
                 )  # fmt: skip
         for df in (enriched, *owners_cache, parsed, *staged.cached):
             df.unpersist()
@@ -336,6 +344,18 @@ def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> Non
             thread.join()
     if errors:
         raise errors[0]
+
+
+def _version_or_none(spark: SparkSession, path: str) -> int:
+    """The table's version, -1 when there is no table yet."""
+    state = delta.table_state(spark, path)
+    return state.version if state else -1
+
+
+def _pinned(plan: delta.BatchPlan) -> int | None:
+    """The pending table's version for the marker check; None (Delta's txnAppId check) for a
+    plan written before output versions were pinned."""
+    return plan.pending_version if plan.enriched_version is not None else None
 
 
 def _latest(memo: dict[int, T], version: int, make: Callable[[], T]) -> T:

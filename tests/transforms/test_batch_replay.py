@@ -1,0 +1,181 @@
+"""Exactly-once Delta writes by a commit marker: a replayed batch (its plan read back) finds
+its earlier commit and writes nothing; a first attempt skips the look; plans written before
+output versions were pinned keep Delta's txnAppId check."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_jobs import config
+from spark_jobs.jobs.enrich_flows import _prepare, targets_for, text_file_stage
+from spark_jobs.sinks import delta
+from spark_jobs.sinks.flow_batch import FlowBatchWriter
+from spark_jobs.sources.files import read_flow_log_text
+from spark_jobs.sources.ownership import FRESHNESS_PROPERTY
+from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNERSHIP_SCHEMA
+
+HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+    "start end action log-status"
+)
+LINES = [  # two flows (no owner: unattributed, final) and one bad port (quarantined)
+    "2 123456789010 eni-1 198.51.100.1 198.51.100.2 20641 22 6 20 4249 1418530010 1418530070 "
+    "ACCEPT OK",
+    "2 123456789010 eni-1 198.51.100.3 198.51.100.4 20642 22 6 20 1000 1418530010 1418530070 "
+    "ACCEPT OK",
+    "2 123456789010 eni-1 198.51.100.5 198.51.100.6 49761 99999 6 20 4249 1418530010 "
+    "1418530070 REJECT OK",
+]
+
+
+def _frame(spark: SparkSession, n: int, start: int = 0):
+    return spark.range(start, start + n).selectExpr("id", "cast(id % 2 as int) as part")
+
+
+def _ids(spark: SparkSession, path: str) -> list[int]:
+    return sorted(r.id for r in spark.read.format("delta").load(path).collect())
+
+
+def _commit_infos(path: Path) -> list[dict]:
+    infos = []
+    for commit in sorted((path / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            if "commitInfo" in line:
+                infos.append(json.loads(line)["commitInfo"])
+    return infos
+
+
+def test_a_replay_finds_its_commit_and_writes_nothing(spark, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    assert delta.write_batch(
+        _frame(spark, 3), path, app_id="a", batch_id=5, since=-1, first_attempt=True
+    )
+    assert not delta.write_batch(_frame(spark, 3), path, app_id="a", batch_id=5, since=-1)
+    assert _ids(spark, path) == [0, 1, 2]
+    # another batch, or the same batch id of another app, is not the one that was written
+    assert delta.write_batch(_frame(spark, 2, 10), path, app_id="a", batch_id=6, since=0)
+    assert delta.write_batch(_frame(spark, 1, 20), path, app_id="b", batch_id=5, since=0)
+    assert _ids(spark, path) == [0, 1, 2, 10, 11, 20]
+    markers = [i.get("userMetadata") for i in _commit_infos(tmp_path / "t")]
+    assert markers == [delta.batch_marker(a, b) for a, b in (("a", 5), ("a", 6), ("b", 5))]
+
+
+def test_a_replay_after_a_crash_before_the_commit_writes(spark, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    delta.write_batch(_frame(spark, 2), path, app_id="a", batch_id=1, since=-1, first_attempt=True)
+    # batch 2's plan was saved at version 0, then the driver died before its commit
+    assert delta.write_batch(_frame(spark, 2, 5), path, app_id="a", batch_id=2, since=0)
+    assert not delta.write_batch(_frame(spark, 2, 5), path, app_id="a", batch_id=2, since=0)
+    assert _ids(spark, path) == [0, 1, 5, 6]
+
+
+def test_marker_writes_run_no_state_rebuild_the_txn_check_does(spark, tmp_path: Path) -> None:
+    sc = spark.sparkContext
+    calls: list[int] = []
+
+    def jobs(path: str, batch: int, **kw) -> int:
+        calls.append(batch)
+        group = f"w-{path}-{len(calls)}"
+        sc.setJobGroup(group, group)
+        try:
+            delta.write_batch(_frame(spark, 4), path, app_id="a", batch_id=batch, **kw)
+        finally:
+            sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        return len(sc.statusTracker().getJobIdsForGroup(group))
+
+    marker, txn = str(tmp_path / "m"), str(tmp_path / "x")
+    for batch in range(3):
+        jobs(marker, batch, since=batch - 1, first_attempt=True)
+        jobs(txn, batch)
+    replay = jobs(marker, 2, since=1)  # a replay reads the log itself: no job at all
+    assert replay == 0 and _ids(spark, marker) == sorted(list(range(4)) * 3)
+    assert jobs(marker, 3, since=2, first_attempt=True) == 1  # the write itself
+    assert jobs(txn, 3) > 1  # Delta rebuilds the state to find the txn version
+
+
+def test_a_replay_whose_commits_are_gone_says_so(spark, tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    for batch in range(3):
+        delta.write_batch(
+            _frame(spark, 1, batch), str(path), app_id="a", batch_id=batch, since=batch - 1,
+            first_attempt=True,
+        )  # fmt: skip
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.checkpointInterval' = '1')")
+    assert (path / "_delta_log" / f"{3:020d}.checkpoint.parquet").exists()
+    for version in (0, 1):  # as log retention does, behind a checkpoint
+        (path / "_delta_log" / f"{version:020d}.json").unlink()
+    with pytest.raises(RuntimeError, match="commit 1 is gone"):
+        delta.write_batch(_frame(spark, 1), str(path), app_id="a", batch_id=9, since=0)
+
+
+def test_without_a_pinned_version_delta_txn_check_still_holds(spark, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    assert delta.write_batch(_frame(spark, 2), path, app_id="a", batch_id=3)
+    delta.write_batch(_frame(spark, 2), path, app_id="a", batch_id=3)  # skipped by Delta
+    assert _ids(spark, path) == [0, 1]
+    assert _commit_infos(tmp_path / "t")[0].get("userMetadata") is None
+
+
+# --- the batch writer: a whole batch replayed with its saved plan ---------------------------
+
+
+def _writer_and_lines(spark: SparkSession, tmp_path: Path):
+    root = tmp_path / "root"
+    cfg = config.from_dict({"kafka": {"enabled": False}, "paths": {"root": str(root)}})
+    targets = targets_for(cfg, "replay")
+    delta.ensure_table(spark, targets.ownership, OWNERSHIP_SCHEMA)
+    spark.sql(
+        f"ALTER TABLE delta.`{targets.ownership}` "
+        f"SET TBLPROPERTIES ('{FRESHNESS_PROPERTY}' = '2015-01-01T00:00:00Z')"
+    )
+    delta.ensure_table(spark, targets.cidr_labels, CIDR_LABEL_SCHEMA)
+    _prepare(spark, cfg)
+    logs = tmp_path / "logs" / "a.log.gz"
+    logs.parent.mkdir(parents=True)
+    logs.write_bytes(gzip.compress(("\n".join([HEADER, *LINES]) + "\n").encode()))
+    lines = read_flow_log_text(spark, str(logs.parent))
+    return FlowBatchWriter(text_file_stage(), targets), targets, lines
+
+
+def test_a_batch_replayed_with_its_plan_writes_each_table_once(spark, tmp_path: Path) -> None:
+    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    try:
+        writer(lines, 0)
+        counts = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
+        assert counts == {t.enriched: 2, t.quarantine: 1}
+        writer(lines, 0)  # the driver died after the commits, before the offsets: replay
+        again = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
+        assert again == counts
+        # batch 1: its plan saved, then a crash before any write - the replay writes it
+        plan, first = writer._plan(spark, 1)
+        assert first and plan.enriched_version is not None
+        assert writer._plan(spark, 1) == (plan, False)  # read back: a replay
+        writer(lines, 1)
+        assert spark.read.format("delta").load(t.enriched).count() == 4
+        assert spark.read.format("delta").load(t.quarantine).count() == 2
+    finally:
+        writer.close()
+
+
+def test_a_plan_from_before_pinned_outputs_uses_the_txn_check(spark, tmp_path: Path) -> None:
+    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    try:
+        writer._plan(spark, 0)
+        old = json.loads(Path(t.plans, "0.json").read_text())
+        for key in ("enriched_version", "quarantine_version"):
+            old.pop(key)  # as written by an earlier release
+        Path(t.plans, "0.json").write_text(json.dumps(old))
+        writer(lines, 0)
+        writer(lines, 0)
+        assert spark.read.format("delta").load(t.enriched).count() == 2
+        infos = _commit_infos(Path(t.enriched))
+        assert all(i.get("userMetadata") is None for i in infos)
+    finally:
+        writer.close()
+        shutil.rmtree(tmp_path / "root", ignore_errors=True)
