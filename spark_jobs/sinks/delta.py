@@ -1,7 +1,8 @@
-"""Delta writes for micro-batches: idempotent by Delta's ``txnAppId``/``txnVersion``, so a
-batch replayed after a crash is written once; and a per-batch *plan* that pins what a batch
-read (ownership and pending-table versions, freshness, the batch clock) so that a replay
-recomputes exactly the same rows."""
+"""Delta writes for micro-batches: each commit carries a batch marker that a replay looks for
+(:func:`write_batch`), so a batch replayed after a crash is written once; and a per-batch
+*plan* that pins what a batch read (ownership, pending and label versions, the output tables'
+versions, freshness, the batch clock) so that a replay recomputes exactly the same rows;
+table versions and properties without a Spark job (:func:`table_state`)."""
 
 from __future__ import annotations
 

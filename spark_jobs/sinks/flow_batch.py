@@ -1,10 +1,11 @@
 """The enrichment job's ``foreachBatch``: one micro-batch -> quarantine, enriched, pending
 (Delta) and Kafka, each exactly once.
 
-Order inside a batch: (1) pin a plan (ownership/pending versions, freshness, clock) so a
-replay recomputes the same rows; (2) quarantine, (3) enriched and (4) Kafka side by side (two
-threads, so Spark runs their jobs together), (5) pending - every
-Delta write carries ``txnAppId``/``txnVersion`` and the Kafka publication is transactional and
+Order inside a batch: (1) pin a plan (ownership/pending/label versions, the output tables'
+versions, freshness, clock) so a replay recomputes the same rows; (2) quarantine, (3)
+enriched and (4) Kafka side by side (two threads, so Spark runs their jobs together), (5)
+pending - every Delta commit carries a batch marker that a replay looks for
+(:func:`~spark_jobs.sinks.delta.write_batch`) and the Kafka publication is transactional and
 marker-checked, so a batch re-run after a crash at any point writes nothing twice.
 """
 
