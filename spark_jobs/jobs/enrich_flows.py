@@ -26,7 +26,7 @@ from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
 from spark_jobs.transforms.enrich import with_attribution
-from spark_jobs.transforms.output import to_enriched_rows
+from spark_jobs.transforms.output import ENRICHED_TABLE_PROPERTIES, to_enriched_rows
 from spark_jobs.transforms.parse import (
     parse_flow_lines,
     parse_flow_lines_by_format,
@@ -134,7 +134,9 @@ def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
     enriched = cfg.paths.resolve("enriched")
     if not delta.table_exists(spark, enriched):
         empty = _empty_enriched(spark)
-        delta.ensure_table(spark, enriched, empty.schema, ("event_date", "event_hour"))
+        delta.ensure_table(
+            spark, enriched, empty.schema, ("event_date", "event_hour"), ENRICHED_TABLE_PROPERTIES
+        )
     for name in ("ownership", "cidr_labels"):
         if not delta.table_exists(spark, cfg.paths.resolve(name)):
             raise SystemExit(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -26,12 +26,19 @@ def table_exists(spark: SparkSession, path: str) -> bool:
 
 
 def ensure_table(
-    spark: SparkSession, path: str, schema: StructType, partition_by: tuple[str, ...] = ()
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    partition_by: tuple[str, ...] = (),
+    properties: Mapping[str, str] | None = None,
 ) -> None:
-    """Create an empty Delta table with ``schema`` if none exists at ``path``."""
+    """Create an empty Delta table with ``schema`` (and table ``properties``, ``delta.*``) if
+    none exists at ``path``; an existing table is left as it is."""
     if table_exists(spark, path):
         return
     writer = spark.createDataFrame([], schema).write.format("delta").mode("ignore")
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, value)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)

@@ -18,6 +18,23 @@ ENRICHED_COLUMNS = (
     "event_date",
     "event_hour",
 )
+# Columns the enriched table keeps Delta file statistics (min/max/nulls) for: what its queries
+# filter on (time, apps, regions, addresses). Delta's default is the first 32 columns - raw
+# flow-log fields mostly - and collecting them cost ~4 s of CPU per 600k rows (a quarter of
+# the write).
+ENRICHED_STATS_COLUMNS = (
+    "start_time",
+    "end_time",
+    "src_app",
+    "dst_app",
+    "src_region",
+    "dst_region",
+    "srcaddr",
+    "dstaddr",
+    "interface_id",
+    "account_id",
+)
+ENRICHED_TABLE_PROPERTIES = {"delta.dataSkippingStatsColumns": ",".join(ENRICHED_STATS_COLUMNS)}
 # Dimensions sent to Druid (both sides), besides the timestamp and metrics.
 KAFKA_DIMENSIONS = (
     *(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES if s != "resource"),

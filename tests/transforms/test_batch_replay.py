@@ -18,6 +18,7 @@ from spark_jobs.sinks import delta
 from spark_jobs.sinks.flow_batch import FlowBatchWriter
 from spark_jobs.sources.files import read_flow_log_text
 from spark_jobs.sources.ownership import FRESHNESS_PROPERTY
+from spark_jobs.transforms.output import ENRICHED_STATS_COLUMNS
 from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNERSHIP_SCHEMA
 
 HEADER = (
@@ -179,3 +180,28 @@ def test_a_plan_from_before_pinned_outputs_uses_the_txn_check(spark, tmp_path: P
     finally:
         writer.close()
         shutil.rmtree(tmp_path / "root", ignore_errors=True)
+
+
+def test_the_enriched_table_keeps_statistics_for_the_queried_columns(spark, tmp_path: Path) -> None:
+    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    try:
+        writer(lines, 0)
+    finally:
+        writer.close()
+    state = delta.table_state(spark, t.enriched)
+    assert state is not None
+    wanted = state.properties["delta.dataSkippingStatsColumns"].split(",")
+    assert wanted == list(ENRICHED_STATS_COLUMNS)
+    adds = [
+        json.loads(line)["add"]
+        for commit in sorted(Path(t.enriched, "_delta_log").glob("*.json"))
+        for line in commit.read_text().splitlines()
+        if '"add"' in line
+    ]
+    assert adds
+    for add in adds:
+        stats = json.loads(add["stats"])
+        assert stats["numRecords"] >= 1
+        assert set(stats["minValues"]) <= set(ENRICHED_STATS_COLUMNS)
+        assert {"start_time", "srcaddr", "src_region"} <= set(stats["nullCount"])
+        assert "srcport" not in stats["nullCount"]  # a raw field Delta's default would cover
