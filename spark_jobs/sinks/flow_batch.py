@@ -139,7 +139,17 @@ class FlowBatchWriter:
         with clock("stage"):
             staged = self.stage(batch_df, lambda df: df.persist())
             parsed = staged.parsed.persist()
-            counts = _stage_counts(staged, parsed)
+            counts: dict[str, int] = {}
+            built: list[tuple[DataFrame, tuple[DataFrame, ...]]] = []
+
+            def count() -> None:  # runs the parse (it fills the cache)
+                counts.update(_stage_counts(staged, parsed))
+
+            def build() -> None:  # meanwhile the driver builds the attribution plan
+                with clock("build"):
+                    built.append(self._attribute(spark, parsed, plan))
+
+            _concurrently(count, build)
         if counts["quarantined"]:
             with clock("quarantine"):
                 quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
@@ -148,7 +158,7 @@ class FlowBatchWriter:
                     batch_id=batch_id, since=plan.quarantine_version, first_attempt=first,
                 )  # fmt: skip
         with clock("attribute"):
-            attributed, owners_cache = self._attribute(spark, parsed, plan)
+            attributed, owners_cache = built[0]
             enriched = attributed.persist()
             counts.update(_enriched_counts(enriched))
             self._note_held(plan.pending_version, counts["held_in"])
