@@ -329,9 +329,11 @@ class _PhaseClock:
 
 def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None:
     """Run ``first`` here and each of ``others`` in its own thread (Spark schedules their jobs
-    side by side); return when all are done, raising the first error. The Delta commit and the
-    Kafka transactions are each idempotent per batch id, so neither waits for the other: a
-    batch that fails in either is replayed and the one that had finished writes nothing twice.
+    side by side); return when all are done, raising the first error (a later one is only
+    logged). Used for work that does not depend on the other's result: the stage counts and
+    the attribution plan build, and the two sinks - the Delta commit and the Kafka
+    transactions are each idempotent per batch id, so neither waits for the other: a batch
+    that fails in either is replayed and the one that had finished writes nothing twice.
     The threads inherit the batch's Spark local properties (job group, scheduler pool).
     """
     errors: list[BaseException] = []
@@ -348,13 +350,18 @@ def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> Non
     threads = [InheritableThread(target=guarded(fn)) for fn in others]
     for thread in threads:
         thread.start()
+    mine: list[BaseException] = []
     try:
         first()
-    finally:
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
+    except BaseException as exc:  # raised below, once the threads are done
+        mine.append(exc)
+    for thread in threads:
+        thread.join()
+    failed = mine + errors  # this thread's error first, then the others' as they came
+    for later in failed[1:]:
+        log.error("also failed in the same batch: %r", later)
+    if failed:
+        raise failed[0]
 
 
 def _version_or_none(spark: SparkSession, path: str) -> int:

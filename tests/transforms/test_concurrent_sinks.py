@@ -74,3 +74,19 @@ def test_the_thread_keeps_the_batchs_spark_local_properties(spark):
     finally:
         sc.setLocalProperty("dredge.test.batch", None)  # type: ignore[arg-type]
     assert seen == ["7"]
+
+
+def test_when_both_fail_the_first_error_is_raised_and_the_other_logged(caplog):
+    kafka_failed = threading.Event()
+
+    def delta() -> None:
+        kafka_failed.wait(WAIT_S)  # the thread's error comes first in time
+        raise ValueError("commit failed")
+
+    def kafka() -> None:
+        kafka_failed.set()
+        raise RuntimeError("broker down")
+
+    with caplog.at_level("ERROR", logger="dredge.batch"), pytest.raises(ValueError, match="commit"):
+        _concurrently(delta, kafka)
+    assert any("broker down" in r.getMessage() for r in caplog.records)
