@@ -26,7 +26,7 @@ from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
 from spark_jobs.transforms.enrich import with_attribution
-from spark_jobs.transforms.output import ENRICHED_TABLE_PROPERTIES, to_enriched_rows
+from spark_jobs.transforms.output import ENRICHED_STATS_COLUMNS, to_enriched_rows
 from spark_jobs.transforms.parse import (
     parse_flow_lines,
     parse_flow_lines_by_format,
@@ -127,8 +127,19 @@ def _empty_enriched(spark: SparkSession) -> DataFrame:
     return to_enriched_rows(attributed)
 
 
+# Set when the enriched table is created; an existing table keeps its own (change it with
+# ALTER TABLE ... SET TBLPROPERTIES).
+ENRICHED_TABLE_PROPERTIES = {"delta.dataSkippingStatsColumns": ",".join(ENRICHED_STATS_COLUMNS)}
+
+
 def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
-    """Output tables exist (empty) before the first batch; inputs are there; topics exist."""
+    """Output tables exist (empty) before the first batch; inputs are there; topics exist;
+    Delta records commit info (its ``userMetadata`` is the batch marker exactly-once needs)."""
+    if str(spark.conf.get("spark.databricks.delta.commitInfo.enabled", "true")).lower() == "false":
+        raise SystemExit(
+            "dredge: spark.databricks.delta.commitInfo.enabled=false - Delta would drop the "
+            "batch markers that keep replayed batches from being written twice"
+        )
     delta.ensure_table(spark, cfg.paths.resolve("pending"), PARSED_FLOW_SCHEMA)
     delta.ensure_table(spark, cfg.paths.resolve("quarantine"), QUARANTINE_SCHEMA)
     enriched = cfg.paths.resolve("enriched")

@@ -2,7 +2,7 @@
 (:func:`write_batch`), so a batch replayed after a crash is written once; and a per-batch
 *plan* that pins what a batch read (ownership, pending and label versions, the output tables'
 versions, freshness, the batch clock) so that a replay recomputes exactly the same rows;
-table versions and properties without a Spark job (:func:`table_state`)."""
+table versions and properties without a Spark job (:mod:`spark_jobs.delta_log`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from py4j.java_gateway import JavaClass
-from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
+
+# re-exported: the batch writer and the tests read table states through this module
+from spark_jobs.delta_log import TableState as TableState
+from spark_jobs.delta_log import table_state as table_state
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -44,66 +46,6 @@ def ensure_table(
     writer.save(path)
 
 
-@dataclass(frozen=True)
-class TableState:
-    """A Delta table's latest committed version and its table properties (at that version)."""
-
-    version: int
-    properties: dict[str, str]
-
-
-def table_state(spark: SparkSession, path: str) -> TableState | None:
-    """The latest version of the Delta table at ``path`` and its properties, or None when
-    ``path`` holds no Delta table.
-
-    Read from one snapshot of the table's log through Delta's ``DeltaLog`` (it lists the log
-    from the last checkpoint and takes the metadata from the checksum file): no Spark job,
-    ~30 ms, and version and properties always agree. ``history(1)`` and ``detail()``, the
-    public way, run five Spark jobs between them (0.4 s of every small micro-batch here).
-    Where that JVM API is not there (a Delta build that renames it, e.g. Databricks' own),
-    the public way is used.
-    """
-    try:
-        return _snapshot_state(spark, path)
-    except Py4JJavaError:
-        raise  # the JVM API is there and failed: a real error (storage, corrupt log)
-    except (_DeltaLogMissingError, Py4JError):  # not this build's API (class or method missing)
-        return _public_state(spark, path)
-
-
-class _DeltaLogMissingError(Exception):
-    """The JVM has no ``org.apache.spark.sql.delta.DeltaLog``."""
-
-
-def _snapshot_state(spark: SparkSession, path: str) -> TableState | None:
-    jvm = spark._jvm
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog if jvm is not None else None
-    if not isinstance(delta_log, JavaClass):
-        raise _DeltaLogMissingError
-    log = delta_log.forTable(spark._jsparkSession, path)
-    # update(stalenessAcceptable=false, <default>, <default>): lists the log for new commits
-    defaults = (getattr(log, f"update$default${i}")() for i in (2, 3))
-    snapshot = log.update(False, *defaults)
-    version = int(snapshot.version())
-    if version < 0:
-        return None
-    metadata = json.loads(snapshot.metadata().json())["metaData"]
-    return TableState(version, dict(metadata.get("configuration") or {}))
-
-
-def _public_state(spark: SparkSession, path: str) -> TableState | None:
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    table = DeltaTable.forPath(spark, path)
-    # properties before the version: a newer version's properties are never paired with
-    # older data (freshness must not lead the rows it describes)
-    row = table.detail().select("properties").first()
-    properties = dict(row["properties"] or {}) if row else {}
-    return TableState(int(table.history(1).collect()[0]["version"]), properties)
-
-
 def table_version(spark: SparkSession, path: str) -> int:
     """The latest committed version of the Delta table at ``path`` (see :func:`table_state`)."""
     state = table_state(spark, path)
@@ -128,18 +70,21 @@ def write_batch(
     since: int | None = None,
     first_attempt: bool = False,
 ) -> bool:
-    """Write one micro-batch exactly once; False when an earlier attempt already wrote it.
+    """Write one micro-batch exactly once. Returns False when the marker check found an
+    earlier attempt's commit (nothing written); True otherwise - on the ``txnAppId`` path
+    also when Delta itself skipped the write, which it does silently.
 
     ``since`` is the table's version when the batch's plan was made (-1: no table yet), so
     every attempt of the batch commits after it. With it, the commit carries a marker
     (``userMetadata``: app id + batch id) and a replay (``first_attempt`` False) looks for
-    that marker in the commits after ``since`` - read straight from the log, only on replay.
-    A first attempt (its plan made just now) cannot find an earlier write and skips the look.
+    that marker in the table's history after ``since`` (a Spark job, only on replay). A
+    first attempt (its plan made just now) cannot find an earlier write and skips the look.
     Without ``since``, Delta's own ``txnAppId``/``txnVersion`` check is used: it makes Delta
     rebuild the table's whole state for every commit (three Spark jobs, ~0.6 s for a small
     table here, more as the table grows).
 
-    Assumes one writer per ``app_id`` at a time, as a streaming query's checkpoint does.
+    Assumes one writer per ``app_id`` at a time, as a streaming query's checkpoint does, and
+    that the batch's plan outlives its outputs (a plan made again pins a later version).
     """
     writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
     if since is None:
@@ -161,33 +106,23 @@ def batch_marker(app_id: str, batch_id: int) -> str:
 
 
 def _commit_markers(spark: SparkSession, path: str, since: int) -> set[str]:
-    """The ``userMetadata`` of every commit of the table at ``path`` after version ``since``,
-    read from the commit files (Hadoop FS on the driver: no Spark job)."""
+    """The ``userMetadata`` of every commit of the table at ``path`` after version ``since``
+    (Delta's public history)."""
     state = table_state(spark, path)
     if state is None or state.version <= since:
         return set()
-    jvm = spark._jvm
-    assert jvm is not None
-    conf = spark._jsc.hadoopConfiguration()
-    markers = set()
-    for version in range(since + 1, state.version + 1):
-        commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
-        fs = commit.getFileSystem(conf)
-        if not fs.exists(commit):
-            raise RuntimeError(
-                f"cannot tell whether {path} already has this batch: commit {version} is gone "
-                "(log retention); replay it by hand or restore the log"
-            )
-        stream = fs.open(commit)
-        try:
-            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-        finally:
-            stream.close()
-        for line in text.splitlines():
-            info = json.loads(line).get("commitInfo") if line.strip() else None
-            if info and info.get("userMetadata"):
-                markers.add(info["userMetadata"])
-    return markers
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, path).history(state.version - since)
+    rows = history.where(f"version > {int(since)}").select("version", "userMetadata").collect()
+    versions = {int(r["version"]) for r in rows}
+    missing = sorted(set(range(since + 1, state.version + 1)) - versions)
+    if missing:
+        raise RuntimeError(
+            f"cannot tell whether {path} already has this batch: commit {missing[0]} is gone "
+            "(log retention); replay it by hand or restore the log"
+        )
+    return {r["userMetadata"] for r in rows if r["userMetadata"]}
 
 
 @dataclass(frozen=True)
@@ -240,7 +175,10 @@ def load_or_create_plan(
     A local ``folder`` keeps one JSON file per batch (written atomically). A URI (``s3://``,
     ``abfss://``, ``dbfs:/``, ...; checkpoints on EMR/Databricks) keeps the plans in a Delta
     table at ``folder`` instead (needs ``spark``): object stores have no atomic rename, Delta
-    commits are atomic on all of them.
+    commits are atomic on all of them. Only the last :data:`PLANS_KEPT` plans are kept (a
+    replay only ever needs the batch after the last committed one; Spark keeps 100 batches
+    of offsets by default): a new plan for batch N drops the one of batch N - PLANS_KEPT
+    (files), or every PLANS_KEPT batches those older (table).
     """
     if is_uri(folder):
         if spark is None:
@@ -256,6 +194,9 @@ def load_or_create_plan(
     with open(tmp, "w") as fh:
         json.dump(asdict(plan), fh)
     os.replace(tmp, path)
+    stale = os.path.join(folder, f"{batch_id - PLANS_KEPT}.json")
+    if os.path.exists(stale):
+        os.remove(stale)
     return plan
 
 
@@ -265,20 +206,25 @@ def is_uri(path: str) -> bool:
 
 
 PLAN_SCHEMA = "batch_id long, plan string"
+PLANS_KEPT = 200
 
 
 def _delta_plan(
     spark: SparkSession, table: str, batch_id: int, make: Callable[[int], BatchPlan]
 ) -> BatchPlan:
-    if table_exists(spark, table):
+    state = table_state(spark, table)
+    if state is not None:
         found = spark.read.format("delta").load(table).where(f"batch_id = {int(batch_id)}").first()
         if found is not None:
             return BatchPlan(**json.loads(found["plan"]))
     plan = make(batch_id)
     row = [(int(batch_id), json.dumps(asdict(plan)))]
-    # txnVersion: a crash between this commit and the batch's outputs replays into the read
-    # above; a second attempt of the same write is skipped by Delta.
+    # The read above (at this version or later) found no row: write it with a marker, no
+    # check needed. A crash after this commit replays into the read above.
     write_batch(
-        spark.createDataFrame(row, PLAN_SCHEMA), table, app_id="dredge-plans", batch_id=batch_id
-    )
+        spark.createDataFrame(row, PLAN_SCHEMA), table, app_id="dredge-plans", batch_id=batch_id,
+        since=state.version if state else -1, first_attempt=True,
+    )  # fmt: skip
+    if batch_id % PLANS_KEPT == 0 and batch_id >= PLANS_KEPT:
+        spark.sql(f"DELETE FROM delta.`{table}` WHERE batch_id < {int(batch_id) - PLANS_KEPT}")
     return plan

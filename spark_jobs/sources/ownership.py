@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.sinks.delta import table_state
+from spark_jobs.delta_log import table_state
 from spark_jobs.transforms.ip import cidr_key_py
 from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNER_COLUMNS, Observation
 

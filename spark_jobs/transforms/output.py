@@ -34,7 +34,6 @@ ENRICHED_STATS_COLUMNS = (
     "interface_id",
     "account_id",
 )
-ENRICHED_TABLE_PROPERTIES = {"delta.dataSkippingStatsColumns": ",".join(ENRICHED_STATS_COLUMNS)}
 # Dimensions sent to Druid (both sides), besides the timestamp and metrics.
 KAFKA_DIMENSIONS = (
     *(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES if s != "resource"),

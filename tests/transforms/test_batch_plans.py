@@ -50,3 +50,23 @@ def test_uri_detection() -> None:
 def test_delta_plans_need_a_session(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="SparkSession"):
         load_or_create_plan(f"file://{tmp_path}/p", 1, _maker(1, []))
+
+
+@pytest.mark.parametrize("as_uri", [False, True], ids=["local-json", "delta-table"])
+def test_only_the_latest_plans_are_kept(spark, tmp_path: Path, monkeypatch, as_uri: bool) -> None:
+    from spark_jobs.sinks import delta
+
+    monkeypatch.setattr(delta, "PLANS_KEPT", 3)
+    folder = f"file://{tmp_path}/plans" if as_uri else str(tmp_path / "plans")
+    for batch in range(8):
+        load_or_create_plan(folder, batch, _maker(batch, []), spark)
+    if as_uri:
+        rows = spark.read.format("delta").load(folder).collect()
+        kept = sorted(r.batch_id for r in rows)
+        assert kept == [3, 4, 5, 6, 7]  # pruned at batch 6 (every 3rd), 7 added since
+    else:
+        kept = sorted(int(p.stem) for p in (tmp_path / "plans").glob("*.json"))
+        assert kept == [5, 6, 7]
+    calls: list[int] = []
+    replay = load_or_create_plan(folder, 7, _maker(99, calls), spark)
+    assert calls == [] and replay.ownership_version == 7  # the batch a replay needs is there

@@ -94,8 +94,8 @@ def test_marker_writes_run_no_state_rebuild_the_txn_check_does(spark, tmp_path: 
     for batch in range(3):
         jobs(marker, batch, since=batch - 1, first_attempt=True)
         jobs(txn, batch)
-    replay = jobs(marker, 2, since=1)  # a replay reads the log itself: no job at all
-    assert replay == 0 and _ids(spark, marker) == sorted(list(range(4)) * 3)
+    jobs(marker, 2, since=1)  # a replay: reads the history, writes nothing
+    assert _ids(spark, marker) == sorted(list(range(4)) * 3)
     assert jobs(marker, 3, since=2, first_attempt=True) == 1  # the write itself
     assert jobs(txn, 3) > 1  # Delta rebuilds the state to find the txn version
 
@@ -150,6 +150,9 @@ def test_a_batch_replayed_with_its_plan_writes_each_table_once(spark, tmp_path: 
         writer(lines, 0)
         counts = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
         assert counts == {t.enriched: 2, t.quarantine: 1}
+        for table in (t.enriched, t.quarantine):  # the marker path, not Delta's txnAppId
+            markers = [i.get("userMetadata") for i in _commit_infos(Path(table))]
+            assert markers[-1] == delta.batch_marker("replay", 0)
         writer(lines, 0)  # the driver died after the commits, before the offsets: replay
         again = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
         assert again == counts
@@ -205,3 +208,35 @@ def test_the_enriched_table_keeps_statistics_for_the_queried_columns(spark, tmp_
         assert set(stats["minValues"]) <= set(ENRICHED_STATS_COLUMNS)
         assert {"start_time", "srcaddr", "src_region"} <= set(stats["nullCount"])
         assert "srcport" not in stats["nullCount"]  # a raw field Delta's default would cover
+
+
+def test_a_replayed_batch_overwrites_the_pending_table_once(spark, tmp_path: Path) -> None:
+    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    spark.sql(  # ownership known only up to before the flows: both flows stay pending
+        f"ALTER TABLE delta.`{t.ownership}` "
+        f"SET TBLPROPERTIES ('{FRESHNESS_PROPERTY}' = '2014-12-01T00:00:00Z')"
+    )
+    try:
+        writer(lines, 0)
+        pending = Path(t.pending)
+        versions = len(list((pending / "_delta_log").glob("*.json")))
+        assert spark.read.format("delta").load(t.pending).count() == 2
+        assert spark.read.format("delta").load(t.enriched).count() == 0
+        writer(lines, 0)  # replay: finds its pending commit, writes nothing
+        assert len(list((pending / "_delta_log").glob("*.json"))) == versions
+        assert spark.read.format("delta").load(t.pending).count() == 2
+        markers = [i.get("userMetadata") for i in _commit_infos(pending)]
+        assert markers.count(delta.batch_marker("replay-pending", 0)) == 1
+    finally:
+        writer.close()
+
+
+def test_a_session_that_drops_commit_info_is_refused(spark, tmp_path: Path) -> None:
+    cfg = config.from_dict({"kafka": {"enabled": False}, "paths": {"root": str(tmp_path)}})
+    spark.conf.set("spark.databricks.delta.commitInfo.enabled", "false")
+    try:
+        with pytest.raises(SystemExit, match="batch markers"):
+            _prepare(spark, cfg)
+    finally:
+        spark.conf.unset("spark.databricks.delta.commitInfo.enabled")
+    assert not (tmp_path / "enriched").exists()

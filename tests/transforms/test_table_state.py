@@ -3,11 +3,13 @@ what the public API (history/detail) says; the public API when the JVM one is no
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
+from spark_jobs import delta_log
 from spark_jobs.sinks import delta
 from spark_jobs.sources.ownership import read_table_properties
 
@@ -37,7 +39,7 @@ def test_version_and_properties_follow_every_commit(spark, tmp_path: Path) -> No
     _set(spark, path, **{"dredge.freshness": "2026-01-02T00:00:00Z", "other": "x"})
     state = delta.table_state(spark, path)
     assert state == delta.TableState(3, {"dredge.freshness": "2026-01-02T00:00:00Z", "other": "x"})
-    assert state == delta._public_state(spark, path)
+    assert state == delta_log._public_state(spark, path)
     assert delta.table_version(spark, path) == 3
     assert read_table_properties(spark, path) == state.properties
 
@@ -47,7 +49,7 @@ def test_no_spark_job_where_the_public_api_runs_several(spark, tmp_path: Path) -
     spark.range(3).write.format("delta").save(path)
     _set(spark, path, a="1")
     fast, fast_jobs = _jobs_run_by(spark, lambda: delta.table_state(spark, path))
-    public, public_jobs = _jobs_run_by(spark, lambda: delta._public_state(spark, path))
+    public, public_jobs = _jobs_run_by(spark, lambda: delta_log._public_state(spark, path))
     assert fast == public == delta.TableState(1, {"a": "1"})
     assert fast_jobs == []
     assert len(public_jobs) >= 2  # the probe sees jobs: history(1) and detail() run some
@@ -56,7 +58,7 @@ def test_no_spark_job_where_the_public_api_runs_several(spark, tmp_path: Path) -
 def test_no_table_is_none_and_has_no_version(spark, tmp_path: Path) -> None:
     missing = str(tmp_path / "nothing-here")
     assert delta.table_state(spark, missing) is None
-    assert delta._public_state(spark, missing) is None
+    assert delta_log._public_state(spark, missing) is None
     assert read_table_properties(spark, missing) is None
     with pytest.raises(FileNotFoundError, match="no Delta table"):
         delta.table_version(spark, missing)
@@ -66,7 +68,7 @@ def test_no_table_is_none_and_has_no_version(spark, tmp_path: Path) -> None:
 
 
 def test_falls_back_to_the_public_api_when_the_jvm_one_is_missing(
-    spark, tmp_path: Path, monkeypatch
+    spark, tmp_path: Path, monkeypatch, caplog
 ) -> None:
     path = str(tmp_path / "t")
     spark.range(3).write.format("delta").save(path)
@@ -78,18 +80,33 @@ def test_falls_back_to_the_public_api_when_the_jvm_one_is_missing(
         log = spark_._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark_._jsparkSession, path_)
         return log.noSuchUpdate()  # a Delta build whose DeltaLog API differs: Py4JError
 
-    monkeypatch.setattr(delta, "_snapshot_state", renamed_method)
+    monkeypatch.setattr(delta_log, "_snapshot_state", renamed_method)
+    monkeypatch.setattr(delta_log, "_FALLBACK_WARNED", [])
+    with caplog.at_level(logging.WARNING, logger="dredge.delta"):
+        assert delta.table_state(spark, path) == delta.TableState(1, {"a": "2"})
+        assert delta.table_state(spark, path) == delta.TableState(1, {"a": "2"})
+    assert calls == ["jvm", "jvm"]
+    warned = [r.getMessage() for r in caplog.records if "DeltaLog API" in r.getMessage()]
+    assert len(warned) == 1 and "history()/detail()" in warned[0]  # said once
+
+    def no_py4j(spark_: SparkSession, path_: str):
+        raise AttributeError("'SparkSession' object has no attribute '_jvm'")  # Spark Connect
+
+    monkeypatch.setattr(delta_log, "_snapshot_state", no_py4j)
     assert delta.table_state(spark, path) == delta.TableState(1, {"a": "2"})
-    assert calls == ["jvm"]
 
     def no_class(spark_: SparkSession, path_: str):
-        raise delta._DeltaLogMissingError
+        raise delta_log._DeltaLogMissingError
 
-    monkeypatch.setattr(delta, "_snapshot_state", no_class)
+    monkeypatch.setattr(delta_log, "_snapshot_state", no_class)
     assert delta.table_state(spark, path) == delta.TableState(1, {"a": "2"})
 
 
-def test_a_real_jvm_error_is_not_hidden_by_the_fallback(spark, tmp_path: Path) -> None:
+def test_a_real_jvm_error_is_not_hidden_by_the_fallback(spark, tmp_path: Path, monkeypatch) -> None:
+    def no_fallback(spark_: SparkSession, path_: str):
+        raise AssertionError("fell back on a real error")
+
+    monkeypatch.setattr(delta_log, "_public_state", no_fallback)
     path = tmp_path / "t"
     spark.range(3).write.format("delta").save(str(path))
     _set(spark, str(path), a="1")
