@@ -46,12 +46,15 @@ def ensure_table(
     writer.save(path)
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    """The latest committed version of the Delta table at ``path`` (see :func:`table_state`)."""
+def table_version(spark: SparkSession, path: str, *, missing: int | None = None) -> int:
+    """The latest committed version of the Delta table at ``path`` (see :func:`table_state`);
+    ``missing`` when there is no table, an error if that is None."""
     state = table_state(spark, path)
-    if state is None:
+    if state is not None:
+        return state.version
+    if missing is None:
         raise FileNotFoundError(f"no Delta table at {path}")
-    return state.version
+    return missing
 
 
 def read_version(spark: SparkSession, path: str, version: int) -> DataFrame:
@@ -141,6 +144,12 @@ class BatchPlan:
     # pinned, whose writes use Delta's txnAppId check instead), see :func:`write_batch`
     enriched_version: int | None = None
     quarantine_version: int | None = None
+
+    @property
+    def pending_since(self) -> int | None:
+        """The pending table's version for its write's marker check; None (Delta's txnAppId
+        check) for a plan saved before the output versions were pinned."""
+        return self.pending_version if self.enriched_version is not None else None
 
     @property
     def scope_freshness_times(self) -> dict[str, datetime]:

@@ -121,8 +121,8 @@ class FlowBatchWriter:
                 freshness=fresh.isoformat() if fresh else None,
                 scope_freshness={k: v.isoformat() for k, v in scopes.items()},
                 labels_version=delta.table_version(spark, t.cidr_labels),
-                enriched_version=_version_or_none(spark, t.enriched),
-                quarantine_version=_version_or_none(spark, t.quarantine),
+                enriched_version=delta.table_version(spark, t.enriched, missing=-1),
+                quarantine_version=delta.table_version(spark, t.quarantine, missing=-1),
                 now=datetime.now(UTC).isoformat(),
             )
 
@@ -194,7 +194,7 @@ class FlowBatchWriter:
                 still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
                 delta.write_batch(
                     still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
-                    mode="overwrite", since=_pinned(plan), first_attempt=first,
+                    mode="overwrite", since=plan.pending_since, first_attempt=first,
                 )  # fmt: skip
         for df in (enriched, *owners_cache, parsed, *staged.cached):
             df.unpersist()
@@ -362,18 +362,6 @@ def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> Non
         log.error("also failed in the same batch: %r", later)
     if failed:
         raise failed[0]
-
-
-def _version_or_none(spark: SparkSession, path: str) -> int:
-    """The table's version, -1 when there is no table yet."""
-    state = delta.table_state(spark, path)
-    return state.version if state else -1
-
-
-def _pinned(plan: delta.BatchPlan) -> int | None:
-    """The pending table's version for the marker check; None (Delta's txnAppId check) for a
-    plan written before output versions were pinned."""
-    return plan.pending_version if plan.enriched_version is not None else None
 
 
 def _latest(memo: dict[int, T], version: int, make: Callable[[], T]) -> T:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import spark_jobs_run_by
 from pyspark.sql import SparkSession
 
 from spark_jobs import config
@@ -77,18 +78,11 @@ def test_a_replay_after_a_crash_before_the_commit_writes(spark, tmp_path: Path) 
 
 
 def test_marker_writes_run_no_state_rebuild_the_txn_check_does(spark, tmp_path: Path) -> None:
-    sc = spark.sparkContext
-    calls: list[int] = []
-
     def jobs(path: str, batch: int, **kw) -> int:
-        calls.append(batch)
-        group = f"w-{path}-{len(calls)}"
-        sc.setJobGroup(group, group)
-        try:
-            delta.write_batch(_frame(spark, 4), path, app_id="a", batch_id=batch, **kw)
-        finally:
-            sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
-        return len(sc.statusTracker().getJobIdsForGroup(group))
+        def write() -> bool:
+            return delta.write_batch(_frame(spark, 4), path, app_id="a", batch_id=batch, **kw)
+
+        return spark_jobs_run_by(spark, write)[1]
 
     marker, txn = str(tmp_path / "m"), str(tmp_path / "x")
     for batch in range(3):
