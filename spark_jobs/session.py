@@ -36,8 +36,8 @@ COMMON_CONF = {
     # 7,967 -> 2,597; build time ~1.2 -> ~0.9 s). Errors still name the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
     # A batch caches its parsed and its attributed rows once and reads each two or three
-    # times: compressing those caches cost more CPU than it saved (603,303-line backfill
-    # batch: executor CPU 87.9 -> 71.4 s, batch 74 -> 62 s, one run each). Costs memory; the
+    # times: compressing those caches cost more CPU than it saved (603,303-line backfill:
+    # executor CPU 87.9 -> 71.4 s, whole run 74 -> 62 s, one run each). Costs memory; the
     # caches are MEMORY_AND_DISK, so a batch larger than memory spills instead of failing.
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
