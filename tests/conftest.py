@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,6 @@ from pyspark.sql import SparkSession
 from spark_jobs.config import SparkConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def spark_jobs_run_by(spark: SparkSession, action: Callable[[], object]) -> tuple[object, int]:
-    """``action()``'s result and how many Spark jobs it started (a job group of its own)."""
-    sc = spark.sparkContext
-    group = f"probe-{uuid.uuid4().hex}"
-    sc.setJobGroup(group, "job count probe")
-    try:
-        result = action()
-    finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
-    return result, len(sc.statusTracker().getJobIdsForGroup(group))
-
 
 # The local emulators (kinesalite, moto) accept any credentials; tests never reach real AWS.
 for _key, _value in (

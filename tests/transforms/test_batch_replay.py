@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import spark_jobs_run_by
 from pyspark.sql import SparkSession
+from spark_probe import spark_jobs_run_by
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import _prepare, targets_for, text_file_stage

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import spark_jobs_run_by
 from pyspark.sql import SparkSession
+from spark_probe import spark_jobs_run_by
 
 from spark_jobs import delta_log
 from spark_jobs.sinks import delta
