@@ -7,7 +7,16 @@ import subprocess
 import sys
 import time
 
-BENCHES = ("parse", "kinesis", "stream", "latency", "ownership", "pipeline", "dq_sample")
+BENCHES = (
+    "parse",
+    "kinesis",
+    "stream",
+    "latency",
+    "latency_floor",
+    "ownership",
+    "pipeline",
+    "dq_sample",
+)
 
 
 def main() -> int:

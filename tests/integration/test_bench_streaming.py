@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import latency, stream
+from bench import latency, latency_floor, stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -53,3 +53,22 @@ def test_stream_bench_tiny(spark: Any, tmp_path: Path, capsys: pytest.CaptureFix
     assert job["flows_per_s"] > 0 and result["boto3_drain"]["flows_per_s"] > 0
     assert result["ratio_vs_boto3"] > 0
     assert "bench.stream:" in capsys.readouterr().out
+
+
+def test_latency_floor_bench_tiny(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "latency_floor.json"
+    result = latency_floor.main(
+        ["--rate", "40", "--seconds", "3", "--shards", "1", "--out", str(out)]
+    )
+    assert json.loads(out.read_text()) == result
+    assert result["drained"] is True
+    assert result["flows_sent"] >= 60
+    # every record sent after the warm-up reached Delta and was measured
+    assert result["records_measured"] == result["records_sent"] >= 1
+    assert _ordered(result["delta_latency_s"])
+    assert result["batches"] >= 1 and result["batch_duration_s"]["p50"] > 0
+    # a record is visible only after the batch that read it: no latency below zero
+    assert result["delta_latency_s"]["p50"] > 0
+    assert "bench.latency_floor:" in capsys.readouterr().out

@@ -1,0 +1,176 @@
+"""The latency floor of a Spark micro-batch job on this machine: ``bench.latency``'s load and
+Kinesis source, but the query only appends the raw Kinesis records to a Delta table
+(``writeStream.format("delta")``, 1-second trigger) - no decode, parse, attribution, Kafka or
+exactly-once bookkeeping. Whatever this takes, no job built on the same engine, source and sink
+can beat; ``bench.latency`` minus this is what Dredge's own work adds.
+
+Latency of a record = commit timestamp of the ``_delta_log`` version that added its file - its
+Kinesis approximate arrival time (as in ``bench.latency``).
+
+Run: ``python -m bench.latency_floor [--rate FLOWS_PER_S --seconds S --shards N]``; writes
+bench/results/latency_floor.json and prints one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from bench import git_commit
+from bench.latency import WARMUP_S, _commit_times, _cumsum, _Producer
+from bench.streamkit import (
+    ENDPOINT,
+    REGION,
+    job_config,
+    local_env,
+    new_stream,
+    percentiles,
+    progress_ms,
+    simulate_fleet,
+)
+from spark_jobs import config
+from spark_jobs.session import build_session
+from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
+from spark_jobs.sources.kinesis.adapters import read_kinesis, source_options
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latency_floor.json"
+
+
+def _start(spark: SparkSession, stream: str, work: Path) -> tuple[StreamingQuery, str]:
+    """The floor query: Kinesis records (sequence number, arrival) -> Delta, 1 s trigger."""
+    cfg = job_config(work / "data", stream, "unused", "processing_time")
+    table, checkpoint = str(work / "data" / "records"), str(work / "data" / "checkpoint")
+    records = read_kinesis(spark, source_options(cfg.source, f"{checkpoint}-source-meta"))
+    query = (
+        records.select("sequence_number", "approximate_arrival_timestamp")
+        .writeStream.format("delta")
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime=cfg.stream.trigger_interval)
+        .start(table)
+    )  # fmt: skip
+    return query, table
+
+
+def _rows_in(query: StreamingQuery) -> int:
+    return sum(int(p["numInputRows"]) for p in query.recentProgress)
+
+
+def _wait_rows(query: StreamingQuery, rows: int, timeout_s: float) -> bool:
+    """Poll the query's progress (bounded) until it has read ``rows`` records."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if query.exception() is not None:
+            raise RuntimeError(f"floor query failed: {query.exception()}")
+        if _rows_in(query) >= rows:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _latencies(spark: SparkSession, table: str, since: float) -> list[float]:
+    """Commit time - arrival (s) of every record that arrived at or after ``since``."""
+    commits = _commit_times(table)
+    rows: Any = (
+        spark.read.format("delta").load(table)
+        .select((F.unix_millis("approximate_arrival_timestamp") / 1000.0).alias("a"),
+                F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
+        .toPandas()
+    )  # fmt: skip
+    return [commits[r.f] - r.a for r in rows.itertuples(index=False) if r.a >= since]
+
+
+def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
+            shards: int) -> dict[str, Any]:  # fmt: skip
+    """Run the floor query under ``bench.latency``'s steady load; returns the figures."""
+    envelopes = simulate_fleet(work, int(rate * (seconds + WARMUP_S) * 1.05) + 50)
+    cut = next((i for i, e in enumerate(_cumsum(envelopes)) if e >= rate * WARMUP_S), 0)
+    stream = new_stream(shards)
+    query, table = _start(spark, stream, work)
+    try:
+        warm = KinesisSink(kinesis_client(REGION, ENDPOINT), stream, 1, throttle=False)
+        warm.put(envelopes[: cut + 1])
+        warm.close()
+        if not _wait_rows(query, cut + 1, 600):
+            raise TimeoutError("warm-up batch not done in 600 s")
+        warm_batches = len(query.recentProgress)
+        producer = _Producer(stream, envelopes[cut + 1 :], rate, seconds)
+        producer.start()
+        producer.join()
+        if producer.error:
+            raise producer.error
+        sent = len(_sent(envelopes[cut + 1 :], producer.lines))  # one record per envelope
+        drained = _wait_rows(query, cut + 1 + sent, 300)
+        batches = [p for p in query.recentProgress[warm_batches:] if p["numInputRows"] > 0]
+        durations = [p["durationMs"]["triggerExecution"] / 1000.0 for p in batches]
+        timings = progress_ms(query)
+    finally:
+        query.stop()
+        kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
+    latency = _latencies(spark, table, producer.started)
+    return {
+        "trigger": "1 second",
+        "shards": shards,
+        "rate_flows_per_s": rate,
+        "seconds": seconds,
+        "flows_sent": producer.lines,
+        "records_sent": sent,
+        "records_measured": len(latency),
+        "drained": drained,
+        "delta_latency_s": percentiles(latency),
+        "batches": len(batches),
+        "batch_duration_s": percentiles(durations),
+        "query_ms_p50": timings,
+        "note": "raw Kinesis records appended to Delta by writeStream (no processing): the "
+        "least a micro-batch job on this source and sink takes",
+        "cores": os.cpu_count(),
+    }
+
+
+def _sent(envelopes: list[Any], lines: int) -> list[Any]:
+    """The leading envelopes that hold the producer's ``lines`` flow lines (one record each)."""
+    out, total = [], 0
+    for env in envelopes:
+        if total >= lines:
+            break
+        out.append(env)
+        total += env.n_events
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, write the JSON, print one line; returns the figures."""
+    p = argparse.ArgumentParser(prog="python -m bench.latency_floor", description=__doc__)
+    p.add_argument("--rate", type=float, default=300.0, help="flow lines per second")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    local_env()
+    measured = git_commit()
+    work = Path(tempfile.mkdtemp(prefix="dredge-bench-floor-"))
+    try:
+        spark = build_session(config.load("conf/local.yaml").spark)
+        result = {**measure(spark, work, args.rate, args.seconds, args.shards), **measured}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    d, b = result["delta_latency_s"], result["batch_duration_s"]
+    print(f"bench.latency_floor: {result['records_measured']} records ({args.rate:.0f} flows/s) "
+          f"raw to Delta, trigger 1 s: p50/p95/p99 {d['p50']}/{d['p95']}/{d['p99']} s; "
+          f"{result['batches']} batches, median {b['p50']} s")  # fmt: skip
+    return result
+
+
+if __name__ == "__main__":
+    main()
