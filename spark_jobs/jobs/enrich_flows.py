@@ -100,6 +100,7 @@ def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
         dq_sample_fraction=cfg.quality.sample_fraction,
         dq_min_attributed_share=cfg.quality.min_attributed_share,
         broadcast_max_rows=cfg.attribution.broadcast_threshold_rows,
+        local_checkpoint=cfg.stream.local_checkpoint,
     )
 
 

@@ -28,6 +28,7 @@ from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.dimensions import DimensionCache
 from spark_jobs.sinks.kafka import publish_batch
+from spark_jobs.sinks.lineage import release, without_lineage
 from spark_jobs.sources.ownership import (
     freshness_of,
     scope_freshness_of,
@@ -80,6 +81,7 @@ class BatchTargets:
     dq_sample_fraction: float = 0.0
     dq_min_attributed_share: float = 0.5
     broadcast_max_rows: int = 500_000
+    local_checkpoint: bool = True  # parsed lines: a lineage-free checkpoint, else a cache
 
 
 @dataclass
@@ -138,7 +140,9 @@ class FlowBatchWriter:
             plan, first = self._plan(spark, batch_id)
         with clock("stage"):
             staged = self.stage(batch_df, lambda df: df.persist())
-            parsed = staged.parsed.persist()
+            parsed = (
+                without_lineage(staged.parsed) if t.local_checkpoint else staged.parsed.persist()
+            )
             counts: dict[str, int] = {}
             built: list[tuple[DataFrame, tuple[DataFrame, ...]]] = []
 
@@ -196,8 +200,12 @@ class FlowBatchWriter:
                     still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
                     mode="overwrite", since=plan.pending_since, first_attempt=first,
                 )  # fmt: skip
-        for df in (enriched, *owners_cache, parsed, *staged.cached):
+        for df in (enriched, *owners_cache, *staged.cached):
             df.unpersist()
+        if t.local_checkpoint:
+            release(parsed)
+        else:
+            parsed.unpersist()
         self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
 
     def _attribute(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -138,10 +139,17 @@ def _writer_and_lines(spark: SparkSession, tmp_path: Path):
     return FlowBatchWriter(text_file_stage(), targets), targets, lines
 
 
+def _checkpointed_rdds(spark: SparkSession) -> set[int]:
+    infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()  # type: ignore[union-attr]
+    return {i.id() for i in infos if "localCheckpoint" in i.callSite()}
+
+
 def test_a_batch_replayed_with_its_plan_writes_each_table_once(spark, tmp_path: Path) -> None:
     writer, t, lines = _writer_and_lines(spark, tmp_path)
     try:
+        held = _checkpointed_rdds(spark)
         writer(lines, 0)
+        assert _checkpointed_rdds(spark) == held  # the batch released its parsed lines
         counts = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
         assert counts == {t.enriched: 2, t.quarantine: 1}
         for table in (t.enriched, t.quarantine):  # the marker path, not Delta's txnAppId
@@ -157,6 +165,22 @@ def test_a_batch_replayed_with_its_plan_writes_each_table_once(spark, tmp_path: 
         writer(lines, 1)
         assert spark.read.format("delta").load(t.enriched).count() == 4
         assert spark.read.format("delta").load(t.quarantine).count() == 2
+    finally:
+        writer.close()
+
+
+def test_a_batch_with_a_plain_cache_writes_the_same(spark, tmp_path: Path) -> None:
+    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, local_checkpoint=False))
+    try:
+        writer(lines, 0)
+        rows = spark.read.format("delta").load(t.enriched).select("srcaddr", "bytes").collect()
+        assert sorted((r.srcaddr, r.bytes) for r in rows) == [
+            ("198.51.100.1", 4249), ("198.51.100.3", 1000)
+        ]  # fmt: skip
+        bad = spark.read.format("delta").load(t.quarantine).collect()
+        assert len(bad) == 1 and "99999" in bad[0].raw
+        assert writer.metrics[-1]["records_balanced"] == 1
     finally:
         writer.close()
 

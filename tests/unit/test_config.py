@@ -13,18 +13,20 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 @pytest.mark.parametrize(
-    ("name", "platform", "kind"),
+    ("name", "platform", "kind", "local_checkpoint"),
     [
-        ("base", "local", "python"),
-        ("local", "local", "python"),
-        ("emr", "emr", "python"),
-        ("databricks", "databricks", "databricks"),
+        ("base", "local", "python", True),
+        ("local", "local", "python", True),
+        # clusters: an executor lost mid-batch must not fail the batch (a cache is recomputed)
+        ("emr", "emr", "python", False),
+        ("databricks", "databricks", "databricks", False),
     ],
 )
-def test_shipped_overlays_load(name, platform, kind):
+def test_shipped_overlays_load(name, platform, kind, local_checkpoint):
     cfg = config.load(CONF / f"{name}.yaml")
     assert cfg.spark.platform == platform
     assert cfg.source.kind == kind
+    assert cfg.stream.local_checkpoint is local_checkpoint
 
 
 def test_local_overlay_points_at_loopback_and_keeps_base_defaults():
@@ -48,6 +50,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("source:\n  max_records_per_batch: many\n", "source.max_records_per_batch: expected int"),
         ("spark:\n  platform: k8s\n", "spark.platform: expected one of"),
         ("kafka:\n  enabled: 'yes'\n", "kafka.enabled: expected true/false"),
+        ("stream:\n  local_checkpoint: 1\n", "stream.local_checkpoint: expected true/false"),
         ("source:\n  starting_position: EARLIEST\n", "source.starting_position"),
         ("nope: 1\n", "nope: unknown key"),
         ("spark:\n  shuffle_partitions: 0\n", "spark.shuffle_partitions: must be >= 1"),
