@@ -183,7 +183,7 @@ class FlowBatchWriter:
                 published, skipped = publish_batch(
                     to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap or "",
                     topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
-                    options=t.kafka_options,
+                    options=t.kafka_options, rows=counts["flows_final"],
                 )  # fmt: skip
 
         if counts["flows_final"]:

@@ -26,6 +26,9 @@ from pyspark.sql import functions as F
 
 T = TypeVar("T")
 MARKER_SUFFIX = ".dredge-commits"
+# A batch of at most this many rows is published by one task (task 0), without the shuffle by
+# key: a streaming micro-batch saves a Spark job and a producer; larger batches spread.
+SINGLE_TASK_ROWS = 50_000
 RESULT_SCHEMA = "task int, published long, skipped boolean"
 _RESULT_ARROW = pa.schema(
     [("task", pa.int32()), ("published", pa.int64()), ("skipped", pa.bool_())]
@@ -167,15 +170,24 @@ def publish_batch(
     app_id: str,
     tasks: int,
     options: Mapping[str, str] | None = None,
+    rows: int | None = None,
 ) -> tuple[int, int]:
     """Publish ``messages_df`` (``key``, ``value`` strings) once for ``batch_id``.
+
+    ``rows``, when given, bounds the batch's messages and must be the same on every attempt of
+    the batch (e.g. its row count: a replay recomputes the same rows). Up to
+    :data:`SINGLE_TASK_ROWS` the whole batch goes to task 0 (``coalesce``, no shuffle);
+    otherwise (or without ``rows``) it is spread over ``tasks`` by a hash of the key. Either
+    way a message's task - hence its transactional id - is the same on a replay.
 
     Returns (messages published now, producer tasks that found the batch already published).
     """
     opts = dict(options or {})
-    spread = messages_df.select(
+    binary = messages_df.select(
         F.col("key").cast("binary").alias("key"), F.col("value").cast("binary").alias("value")
-    ).repartition(tasks, "key")
+    )
+    small = rows is not None and rows <= SINGLE_TASK_ROWS
+    spread = binary.coalesce(1) if small else binary.repartition(tasks, "key")
     result = spread.mapInArrow(_publisher(bootstrap, topic, app_id, batch_id, opts), RESULT_SCHEMA)
     rows = result.collect()
     return sum(r.published for r in rows), sum(1 for r in rows if r.skipped)
