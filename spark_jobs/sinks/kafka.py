@@ -189,5 +189,5 @@ def publish_batch(
     small = rows is not None and rows <= SINGLE_TASK_ROWS
     spread = binary.coalesce(1) if small else binary.repartition(tasks, "key")
     result = spread.mapInArrow(_publisher(bootstrap, topic, app_id, batch_id, opts), RESULT_SCHEMA)
-    rows = result.collect()
-    return sum(r.published for r in rows), sum(1 for r in rows if r.skipped)
+    done = result.collect()
+    return sum(r.published for r in done), sum(1 for r in done if r.skipped)
