@@ -66,7 +66,7 @@ from pyspark.sql.streaming.datasource import (
 from pyspark.sql.types import StructType
 
 from spark_jobs.sources.kinesis import offsets as ofs
-from spark_jobs.sources.kinesis.client import make_client, with_backoff
+from spark_jobs.sources.kinesis.client import make_client, shared_client, with_backoff
 from spark_jobs.sources.kinesis.meta import MetaStore
 from spark_jobs.sources.kinesis.options import KinesisOptions
 from spark_jobs.sources.kinesis.reading import ReadSpec, ShardReader, probe, to_record_batch
@@ -277,7 +277,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             target=prior.last if prior else None,
             is_replay=prior is not None,
         )
-        reader = ShardReader(make_client(self.opts.connection), spec)
+        reader = ShardReader(shared_client(self.opts.connection), spec)
         for page in reader.pages():
             yield to_record_batch(stream, shard_id, page)
         if prior is None:
