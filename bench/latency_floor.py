@@ -2,7 +2,9 @@
 Kinesis source, but the query only appends the raw Kinesis records to a Delta table
 (``writeStream.format("delta")``, 1-second trigger) - no decode, parse, attribution, Kafka or
 exactly-once bookkeeping. Whatever this takes, no job built on the same engine, source and sink
-can beat; ``bench.latency`` minus this is what Dredge's own work adds.
+can beat; ``bench.latency`` minus this is what Dredge's own work adds. A second run replaces
+Kinesis by Spark's ``rate`` source (rows stamped when due): the engine and the Delta sink
+alone.
 
 Latency of a record = commit timestamp of the ``_delta_log`` version that added its file - its
 Kinesis approximate arrival time (as in ``bench.latency``).
@@ -136,6 +138,44 @@ def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
     }
 
 
+def measure_rate_source(spark: SparkSession, work: Path, rate: float,
+                        seconds: float) -> dict[str, Any]:  # fmt: skip
+    """The same floor without Kinesis: Spark's ``rate`` source (rows stamped with the moment
+    they are due) appended to Delta, 1 s trigger - the engine and sink alone."""
+    table, checkpoint = str(work / "rate" / "rows"), str(work / "rate" / "checkpoint")
+    query = (
+        spark.readStream.format("rate").option("rowsPerSecond", max(1, int(rate))).load()
+        .writeStream.format("delta").option("checkpointLocation", checkpoint)
+        .trigger(processingTime="1 second").start(table)
+    )  # fmt: skip
+    started = time.time()
+    try:
+        while time.time() - started < WARMUP_S + seconds:  # the load runs for a set time
+            if query.exception() is not None:
+                raise RuntimeError(f"rate floor query failed: {query.exception()}")
+            time.sleep(0.5)
+        batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
+    finally:
+        query.stop()
+    commits = _commit_times(table)
+    rows: Any = (
+        spark.read.format("delta").load(table)
+        .select((F.unix_millis("timestamp") / 1000.0).alias("a"),
+                F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
+        .toPandas()
+    )  # fmt: skip
+    since = started + WARMUP_S
+    latency = [commits[r.f] - r.a for r in rows.itertuples(index=False) if r.a >= since]
+    return {
+        "rows_measured": len(latency),
+        "delta_latency_s": percentiles(latency),
+        "batch_duration_s": percentiles(
+            [p["durationMs"]["triggerExecution"] / 1000.0 for p in batches]
+        ),
+        "note": "Spark's rate source -> Delta: no Kinesis at all",
+    }
+
+
 def _sent(envelopes: list[Any], lines: int) -> list[Any]:
     """The leading envelopes that hold the producer's ``lines`` flow lines (one record each)."""
     out, total = [], 0
@@ -161,14 +201,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         spark = build_session(config.load("conf/local.yaml").spark)
         result = {**measure(spark, work, args.rate, args.seconds, args.shards), **measured}
+        result["rate_source"] = measure_rate_source(spark, work, args.rate, args.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     d, b = result["delta_latency_s"], result["batch_duration_s"]
+    r = result["rate_source"]["delta_latency_s"]
     print(f"bench.latency_floor: {result['records_measured']} records ({args.rate:.0f} flows/s) "
           f"raw to Delta, trigger 1 s: p50/p95/p99 {d['p50']}/{d['p95']}/{d['p99']} s; "
-          f"{result['batches']} batches, median {b['p50']} s")  # fmt: skip
+          f"{result['batches']} batches, median {b['p50']} s; rate source -> Delta "
+          f"{r['p50']}/{r['p95']}/{r['p99']} s")  # fmt: skip
     return result
 
 

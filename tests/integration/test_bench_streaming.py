@@ -71,4 +71,7 @@ def test_latency_floor_bench_tiny(
     assert result["batches"] >= 1 and result["batch_duration_s"]["p50"] > 0
     # a record is visible only after the batch that read it: no latency below zero
     assert result["delta_latency_s"]["p50"] > 0
+    rate = result["rate_source"]
+    assert rate["rows_measured"] >= 40  # 40 rows/s for 3 s after the warm-up
+    assert _ordered(rate["delta_latency_s"]) and rate["delta_latency_s"]["p50"] > 0
     assert "bench.latency_floor:" in capsys.readouterr().out
