@@ -1,9 +1,10 @@
 """Exactly-once publication of a micro-batch to Kafka (the topic Druid ingests).
 
 Spark's own Kafka sink is at-least-once: a batch replayed after a crash is written again.
-Here each batch is spread over a fixed number of producer tasks by a hash of the message key
-(so a replay gives every task the same messages), and every task publishes its share in one
-Kafka transaction with its own ``transactional.id`` (``<app>-p<task>``). In the same
+Here each message belongs to one of a fixed number of producer tasks by a hash of its key (so
+a replay gives every task the same messages), and every task publishes its share in one
+Kafka transaction with its own ``transactional.id`` (``<app>-p<task>``) - from Spark tasks of
+their own after a shuffle by key, or, for a small batch, all from one Spark task. In the same
 transaction it commits the batch id as the offset of a marker partition for a consumer group
 of its own (the standard ``sendOffsetsToTransaction`` trick). On replay the task reads that
 committed offset first and skips a batch it already published; ``initTransactions`` fences a
@@ -21,13 +22,13 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 T = TypeVar("T")
 MARKER_SUFFIX = ".dredge-commits"
-# A batch of at most this many rows is published by one task (task 0), without the shuffle by
-# key: a streaming micro-batch saves a Spark job and a producer; larger batches spread.
+# A batch of at most this many rows is published from one Spark task (all its transactions),
+# without the shuffle by key: a streaming micro-batch saves a shuffle stage.
 SINGLE_TASK_ROWS = 50_000
 RESULT_SCHEMA = "task int, published long, skipped boolean"
 _RESULT_ARROW = pa.schema(
@@ -91,74 +92,108 @@ def _retry(call: Callable[[], T], attempts: int = 12) -> T:
     raise AssertionError("unreachable")
 
 
+class _Share:
+    """One transactional id's part of a batch (``<app>-p<task>``): its producer, the consumer
+    that reads its marker, and whether the batch was already published under it."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, app_id: str, task: int, batch_id: int,
+        options: dict[str, str],
+    ) -> None:  # fmt: skip
+        from confluent_kafka import Consumer, Producer
+
+        txn_id = f"{app_id}-p{task}"
+        self.task, self.topic, self.batch_id, self.sent = task, topic, batch_id, 0
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": txn_id,
+                                  "enable.auto.commit": False,
+                                  "isolation.level": "read_committed", **options})  # fmt: skip
+        self.producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
+                                  "enable.idempotence": True, "linger.ms": 20,
+                                  "compression.type": "lz4", **options})  # fmt: skip
+        self.skipped = False
+
+    def open(self) -> None:
+        """Fence a zombie of this id, then skip a batch already published or begin one."""
+        from confluent_kafka import TopicPartition
+
+        _retry(lambda: self.producer.init_transactions(60))
+        marker = TopicPartition(marker_topic(self.topic), 0)
+        done = _retry(lambda: self.consumer.committed([marker], timeout=30))[0].offset
+        self.skipped = done is not None and done > self.batch_id
+        if not self.skipped:
+            self.producer.begin_transaction()
+
+    def send(self, key: bytes, value: bytes) -> None:
+        if self.skipped:
+            return
+        while True:
+            try:
+                self.producer.produce(self.topic, value=value, key=key)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.sent += 1
+
+    def commit(self) -> pa.RecordBatch:
+        from confluent_kafka import TopicPartition
+
+        if not self.skipped:
+            marker = TopicPartition(marker_topic(self.topic), 0, self.batch_id + 1)
+            group = self.consumer.consumer_group_metadata()
+            _retry(lambda: self.producer.send_offsets_to_transaction([marker], group, 60))
+            _retry(lambda: self.producer.commit_transaction(120))
+        return _result(self.task, self.sent, self.skipped)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.flush(30)
+
+
 def _publisher(
     bootstrap: str,
     topic: str,
     app_id: str,
     batch_id: int,
     options: dict[str, str],
+    single: tuple[int, ...] | None = None,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function: every row (``key``, ``value``, ``_task``) goes into the
+    transaction of its ``_task``. A spread task owns the one ``_task`` equal to its partition
+    id; the ``single`` task owns all of them (the same ids, so the same layout)."""
+
     def publish(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from confluent_kafka import Consumer, Producer, TopicPartition
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
-        task = ctx.partitionId() if ctx is not None else 0
-        txn_id = f"{app_id}-p{task}"
-        marker = TopicPartition(marker_topic(topic), 0)
-        consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": txn_id,
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                **options,
-            }
-        )
-        producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "transactional.id": txn_id,
-                "enable.idempotence": True,
-                "linger.ms": 20,
-                "compression.type": "lz4",
-                **options,
-            }
-        )
+        owned = single if single is not None else ((ctx.partitionId() if ctx else 0),)
+        shares: list[_Share] = []
         try:
-            _retry(lambda: producer.init_transactions(60))
-            done = _retry(lambda: consumer.committed([marker], timeout=30))[0].offset
-            if done is not None and done > batch_id:
-                yield _result(task, 0, True)
-                return
-            producer.begin_transaction()
-            sent = 0
+            for task in owned:
+                shares.append(_Share(bootstrap, topic, app_id, task, batch_id, options))
+                shares[-1].open()
+            by_task = {share.task: share for share in shares}
             for batch in batches:
-                keys = batch.column("key").to_pylist()
-                values = batch.column("value").to_pylist()
-                for key, value in zip(keys, values, strict=True):
-                    while True:
-                        try:
-                            producer.produce(topic, value=value, key=key)
-                            break
-                        except BufferError:
-                            producer.poll(0.05)
-                    sent += 1
-                producer.poll(0)
-            _retry(
-                lambda: producer.send_offsets_to_transaction(
-                    [TopicPartition(marker_topic(topic), 0, batch_id + 1)],
-                    consumer.consumer_group_metadata(),
-                    60,
-                )
-            )
-            _retry(lambda: producer.commit_transaction(120))
-            yield _result(task, sent, False)
+                cols = (batch.column(c).to_pylist() for c in ("key", "value", "_task"))
+                for key, value, task in zip(*cols, strict=True):
+                    share = by_task.get(task)
+                    if share is None:  # the hash layout broke: refuse rather than misroute
+                        raise RuntimeError(f"message of task {task} reached tasks {owned}")
+                    share.send(key, value)
+                for share in shares:
+                    share.producer.poll(0)
+            results = [share.commit() for share in shares]
         finally:
-            consumer.close()
-            producer.flush(30)
+            for share in shares:
+                share.close()
+        yield from results
 
     return publish
+
+
+def task_of(key: Column, tasks: int) -> Column:
+    """``_task``: the producer task (transactional id) of a message - the partition that
+    ``repartition(tasks, key)`` sends it to (Spark's hash partitioning: Murmur3, seed 42)."""
+    return F.pmod(F.hash(key), F.lit(tasks)).alias("_task")
 
 
 def publish_batch(
@@ -174,20 +209,25 @@ def publish_batch(
 ) -> tuple[int, int]:
     """Publish ``messages_df`` (``key``, ``value`` strings) once for ``batch_id``.
 
-    ``rows``, when given, bounds the batch's messages and must be the same on every attempt of
-    the batch (e.g. its row count: a replay recomputes the same rows). Up to
-    :data:`SINGLE_TASK_ROWS` the whole batch goes to task 0 (``coalesce``, no shuffle);
-    otherwise (or without ``rows``) it is spread over ``tasks`` by a hash of the key. Either
-    way a message's task - hence its transactional id - is the same on a replay.
+    A message's transactional id is ``<app>-p<task>`` with ``task`` = :func:`task_of` its key,
+    however the batch is run, so a replay finds every message's marker where the first attempt
+    left it. ``rows`` (the batch's row count, when known) only picks how: up to
+    :data:`SINGLE_TASK_ROWS`, one Spark task runs all ``tasks`` transactions (no shuffle);
+    otherwise the batch is shuffled to ``tasks`` Spark tasks, one transaction each.
 
     Returns (messages published now, producer tasks that found the batch already published).
     """
     opts = dict(options or {})
+    key = F.col("key").cast("binary")
     binary = messages_df.select(
-        F.col("key").cast("binary").alias("key"), F.col("value").cast("binary").alias("value")
+        key.alias("key"), F.col("value").cast("binary").alias("value"), task_of(key, tasks)
     )
-    small = rows is not None and rows <= SINGLE_TASK_ROWS
-    spread = binary.coalesce(1) if small else binary.repartition(tasks, "key")
-    result = spread.mapInArrow(_publisher(bootstrap, topic, app_id, batch_id, opts), RESULT_SCHEMA)
+    if rows is not None and rows <= SINGLE_TASK_ROWS:
+        owned: tuple[int, ...] | None = tuple(range(tasks))
+        spread = binary.coalesce(1)
+    else:
+        owned, spread = None, binary.repartition(tasks, "key")
+    publish = _publisher(bootstrap, topic, app_id, batch_id, opts, owned)
+    result = spread.mapInArrow(publish, RESULT_SCHEMA)
     done = result.collect()
     return sum(r.published for r in done), sum(1 for r in done if r.skipped)

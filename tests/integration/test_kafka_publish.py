@@ -1,10 +1,14 @@
 """Exactly-once Kafka publication of a batch (``publish_batch``) against the local broker: a
-small batch from one task without a shuffle, a large one spread over tasks by key; a replay of
-either publishes nothing; read_committed consumers see every message once."""
+message's transactional id follows its key however the batch runs - a small batch from one
+Spark task without a shuffle, a large one shuffled to a task per id - so a replay publishes
+nothing twice even when it runs the other way; read_committed consumers see every message
+once."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from _flowkit import KAFKA
@@ -12,9 +16,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from spark_probe import spark_stages_run_by
 
-from spark_jobs.sinks.kafka import SINGLE_TASK_ROWS, ensure_topics, publish_batch
+from spark_jobs.sinks.kafka import SINGLE_TASK_ROWS, _Share, ensure_topics, publish_batch, task_of
 
 pytestmark = pytest.mark.integration
+SMALL, LARGE = 10, SINGLE_TASK_ROWS + 1  # row counts that pick each way of running
 
 
 def _messages(spark: SparkSession, first: int, n: int) -> DataFrame:
@@ -25,55 +30,101 @@ def _messages(spark: SparkSession, first: int, n: int) -> DataFrame:
     )  # fmt: skip
 
 
-def _committed(spark: SparkSession, topic: str) -> list[tuple[str, str, int]]:
+def _committed(spark: SparkSession, topic: str) -> list[tuple[str, str]]:
     rows = (
         spark.read.format("kafka").option("kafka.bootstrap.servers", KAFKA)
         .option("subscribe", topic).option("startingOffsets", "earliest")
         .option("kafka.isolation.level", "read_committed").load()
-        .selectExpr("CAST(key AS STRING) k", "CAST(value AS STRING) v", "partition").collect()
+        .selectExpr("CAST(key AS STRING) k", "CAST(value AS STRING) v").collect()
     )  # fmt: skip
-    return sorted((r.k, r.v, r.partition) for r in rows)
+    return sorted((r.k, r.v) for r in rows)
 
 
-def test_small_and_large_batches_publish_once_and_replays_publish_nothing(
-    spark: SparkSession,
+def _keys(first: int, n: int) -> list[str]:
+    return [f"k{i:05d}" for i in range(first, first + n)]
+
+
+@contextmanager
+def _adaptive(spark: SparkSession) -> Iterator[None]:
+    """AQE on, as in the job's own session (the test session turns it off)."""
+    before = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "true")
+    try:
+        yield
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", str(before))
+
+
+@pytest.fixture
+def target(spark: SparkSession) -> tuple[str, str]:
+    topic, app = f"it.publish.{uuid.uuid4().hex[:8]}", f"it-publish-{uuid.uuid4().hex[:8]}"
+    ensure_topics(KAFKA, topic, 2, {})
+    return topic, app
+
+
+def _publish(target: tuple[str, str], df: DataFrame, batch: int, rows: int | None):
+    topic, app = target
+    return publish_batch(df, batch, bootstrap=KAFKA, topic=topic, app_id=app, tasks=2, rows=rows)
+
+
+def test_each_batch_once_and_replays_publish_nothing_either_way(
+    spark: SparkSession, target: tuple[str, str]
 ) -> None:
-    topic, app = f"it.publish.{uuid.uuid4().hex[:8]}", f"it-publish-{uuid.uuid4().hex[:8]}"
-    ensure_topics(KAFKA, topic, 2, {})
-
-    def publish(df: DataFrame, batch: int, rows: int | None) -> tuple[int, int]:
-        return publish_batch(df, batch, bootstrap=KAFKA, topic=topic, app_id=app, tasks=2,
-                             rows=rows)  # fmt: skip
-
     small = _messages(spark, 0, 30)
-    assert publish(small, 0, rows=30) == (30, 0)  # one task published all 30
-    assert publish(small, 0, rows=30) == (0, 1)  # replay: task 0 finds its marker
+    assert _publish(target, small, 0, SMALL) == (30, 0)  # one Spark task, both transactions
+    assert _publish(target, small, 0, SMALL) == (0, 2)  # replay: both ids find their marker
+    assert _publish(target, small, 0, LARGE) == (0, 2)  # replayed shuffled: still nothing
     large = _messages(spark, 100, 40)
-    assert publish(large, 1, rows=SINGLE_TASK_ROWS + 1) == (40, 0)  # spread over 2 tasks
-    assert publish(large, 1, rows=SINGLE_TASK_ROWS + 1) == (0, 2)  # replay: both skip
-    assert publish(large, 1, rows=None) == (0, 2)  # no row count: spread as well
-    after = _messages(spark, 200, 5)
-    assert publish(after, 2, rows=5) == (5, 0)  # task 0's marker moved past batch 1
-
-    seen = _committed(spark, topic)
-    keys = [k for k, _, _ in seen]
-    expected = [f"k{i:05d}" for i in [*range(30), *range(100, 140), *range(200, 205)]]
-    assert keys == expected  # every message once, none twice
-    assert ("k00007", '{"n":7}') in {(k, v) for k, v, _ in seen}
-    assert {p for _, _, p in seen} == {0, 1}  # the producers' partitioner used both
+    with _adaptive(spark):
+        assert _publish(target, large, 1, LARGE) == (40, 0)  # shuffled to two tasks
+        assert _publish(target, large, 1, None) == (0, 2)  # no row count: shuffled as well
+    assert _publish(target, large, 1, SMALL) == (0, 2)  # replayed from one task: nothing
+    assert _publish(target, _messages(spark, 200, 5), 2, SMALL) == (5, 0)
+    seen = _committed(spark, target[0])
+    assert [k for k, _ in seen] == _keys(0, 30) + _keys(100, 40) + _keys(200, 5)  # each once
+    assert ("k00007", '{"n":7}') in seen
 
 
-def test_a_small_batch_publishes_without_a_shuffle(spark: SparkSession) -> None:
-    topic, app = f"it.publish.{uuid.uuid4().hex[:8]}", f"it-publish-{uuid.uuid4().hex[:8]}"
-    ensure_topics(KAFKA, topic, 2, {})
+def test_a_half_published_batch_replayed_the_other_way_is_completed_once(
+    spark: SparkSession, target: tuple[str, str]
+) -> None:
+    topic, app = target
+    batch = _messages(spark, 0, 40)
+    tasks = [r._task for r in batch.select(task_of(F.col("key").cast("binary"), 2)).collect()]
+    assert set(tasks) == {0, 1}
+    # the first attempt (shuffled) committed task 1's transaction, then died before task 0's
+    share = _Share(KAFKA, topic, app, 1, 7, {})
+    try:
+        share.open()
+        for row in batch.where(task_of(F.col("key").cast("binary"), 2) == 1).collect():
+            share.send(row.key.encode(), row.value.encode())
+        share.commit()
+    finally:
+        share.close()
+    # the replay runs as a small batch: task 0 publishes its share, task 1 skips
+    assert _publish(target, batch, 7, SMALL) == (tasks.count(0), 1)
+    assert [k for k, _ in _committed(spark, topic)] == _keys(0, 40)  # every message once
+
+
+def test_the_task_of_a_key_is_its_partition_after_the_shuffle(spark: SparkSession) -> None:
+    keys = _messages(spark, 0, 200).select(F.col("key").cast("binary").alias("key"))
+    for adaptive in (False, True):
+        spark.conf.set("spark.sql.adaptive.enabled", str(adaptive).lower())
+        try:
+            got = keys.repartition(2, "key").select(
+                F.spark_partition_id().alias("part"), task_of(F.col("key"), 2)
+            )
+            assert got.where(F.col("part") != F.col("_task")).count() == 0
+            assert got.select("_task").distinct().count() == 2
+        finally:
+            spark.conf.set("spark.sql.adaptive.enabled", "false")
+
+
+def test_a_small_batch_publishes_without_a_shuffle(
+    spark: SparkSession, target: tuple[str, str]
+) -> None:
     small = _messages(spark, 0, 10)
-
-    def run(rows: int) -> tuple[int, int]:
-        return publish_batch(
-            small, rows, bootstrap=KAFKA, topic=topic, app_id=app, tasks=2, rows=rows
-        )
-
-    one_task = spark_stages_run_by(spark, lambda: run(10))
-    spread = spark_stages_run_by(spark, lambda: run(SINGLE_TASK_ROWS + 1))
+    one_task = spark_stages_run_by(spark, lambda: _publish(target, small, 0, SMALL))
+    shuffled = spark_stages_run_by(spark, lambda: _publish(target, small, 1, LARGE))
     assert one_task == ((10, 0), 1)  # one stage: no shuffle
-    assert spread == ((10, 0), 2)  # the shuffle by key adds a stage
+    assert shuffled == ((10, 0), 2)  # the shuffle by key adds a stage
