@@ -122,8 +122,8 @@ class StreamConfig:
     query_name: str = "dredge-enrich"
     # Plan each batch's later steps on a local checkpoint of its parsed lines (~1 s less per
     # small batch); blocks lost with an executor then fail the batch (replayed on restart)
-    # instead of being recomputed. Off: a plain cache.
-    local_checkpoint: bool = True
+    # instead of being recomputed, so it is opt-in (conf/local.yaml). Off: a plain cache.
+    local_checkpoint: bool = False
 
 
 @dataclass(frozen=True)

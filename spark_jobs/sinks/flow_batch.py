@@ -81,7 +81,7 @@ class BatchTargets:
     dq_sample_fraction: float = 0.0
     dq_min_attributed_share: float = 0.5
     broadcast_max_rows: int = 500_000
-    local_checkpoint: bool = True  # parsed lines: a lineage-free checkpoint, else a cache
+    local_checkpoint: bool = False  # parsed lines: a lineage-free checkpoint, else a cache
 
 
 @dataclass
@@ -134,15 +134,25 @@ class FlowBatchWriter:
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         clock = _PhaseClock()
-        spark = batch_df.sparkSession
-        t = self.targets
         with clock("plan"):
-            plan, first = self._plan(spark, batch_id)
+            plan, first = self._plan(batch_df.sparkSession, batch_id)
+        held = _Held(self.targets.local_checkpoint)
+        try:  # a failed batch releases what it cached too (the query may go on: a replay)
+            counts, published, skipped, quality = self._write(batch_df, plan, first, clock, held)
+        finally:
+            held.release()
+        self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
+
+    def _write(
+        self, batch_df: DataFrame, plan: delta.BatchPlan, first: bool, clock: _PhaseClock,
+        held: _Held,
+    ) -> tuple[dict[str, int], int, int, dict[str, object] | None]:  # fmt: skip
+        """The batch's outputs; returns (counts, Kafka messages published, Kafka tasks that
+        skipped, quality)."""
+        spark, t, batch_id = batch_df.sparkSession, self.targets, plan.batch_id
         with clock("stage"):
-            staged = self.stage(batch_df, lambda df: df.persist())
-            parsed = (
-                without_lineage(staged.parsed) if t.local_checkpoint else staged.parsed.persist()
-            )
+            staged = self.stage(batch_df, held.cache)
+            parsed = held.rows_of(staged.parsed)
             counts: dict[str, int] = {}
             built: list[tuple[DataFrame, tuple[DataFrame, ...]]] = []
 
@@ -163,7 +173,8 @@ class FlowBatchWriter:
                 )  # fmt: skip
         with clock("attribute"):
             attributed, owners_cache = built[0]
-            enriched = attributed.persist()
+            held.caches.extend(owners_cache)
+            enriched = held.cache(attributed)
             counts.update(_enriched_counts(enriched))
             self._note_held(plan.pending_version, counts["held_in"])
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
@@ -200,13 +211,7 @@ class FlowBatchWriter:
                     still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
                     mode="overwrite", since=plan.pending_since, first_attempt=first,
                 )  # fmt: skip
-        for df in (enriched, *owners_cache, *staged.cached):
-            df.unpersist()
-        if t.local_checkpoint:
-            release(parsed)
-        else:
-            parsed.unpersist()
-        self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
+        return counts, published, skipped, quality
 
     def _attribute(
         self, spark: SparkSession, parsed: DataFrame, plan: delta.BatchPlan
@@ -317,6 +322,33 @@ class FlowBatchWriter:
         self.metrics.append(metrics)
         log.info(json.dumps(metrics))
         print(json.dumps({"dredge_batch": metrics}), flush=True)
+
+
+@dataclass
+class _Held:
+    """What a batch cached, released when it ends (or fails): plain caches, and the parsed
+    lines as a local checkpoint (``local_checkpoint``) or a cache."""
+
+    local_checkpoint: bool
+    caches: list[DataFrame] = field(default_factory=list)
+    checkpoints: list[DataFrame] = field(default_factory=list)
+
+    def cache(self, df: DataFrame) -> DataFrame:
+        self.caches.append(df.persist())
+        return self.caches[-1]
+
+    def rows_of(self, parsed: DataFrame) -> DataFrame:
+        """The parsed lines as later plans should see them (see :mod:`..lineage`)."""
+        if not self.local_checkpoint:
+            return self.cache(parsed)
+        self.checkpoints.append(without_lineage(parsed))
+        return self.checkpoints[-1]
+
+    def release(self) -> None:
+        for df in self.caches:
+            df.unpersist()
+        for df in self.checkpoints:
+            release(df)
 
 
 class _PhaseClock:

@@ -27,12 +27,18 @@ def without_lineage(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=False, storageLevel=StorageLevel.MEMORY_AND_DISK)
 
 
+_WARNED: list[bool] = []
+
+
 def release(checkpointed: DataFrame) -> None:
     """Drop the blocks of a :func:`without_lineage` checkpoint now (``unpersist`` does not
-    reach them; Spark would otherwise free them only when the JVM collects the RDD). Spark
-    Connect has no JVM handle here and frees a checkpoint when its DataFrame is collected."""
+    reach them; Spark would otherwise free them only when the JVM garbage-collects the RDD).
+    Spark Connect has no JVM handle here and frees a checkpoint when its DataFrame is
+    garbage-collected; a Spark whose plan classes differ is warned about once."""
     try:
         plan = checkpointed._jdf.queryExecution().analyzed()  # a LogicalRDD
         plan.rdd().unpersist(False)
     except (AttributeError, Py4JError) as exc:
-        log.debug("checkpoint left to Spark's cleaner: %r", exc)
+        if not _WARNED:
+            _WARNED.append(True)
+            log.warning("checkpoint blocks left to Spark's cleaner (freed at JVM GC): %r", exc)

@@ -16,7 +16,7 @@ from spark_probe import spark_jobs_run_by
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import _prepare, targets_for, text_file_stage
-from spark_jobs.sinks import delta
+from spark_jobs.sinks import delta, flow_batch, lineage
 from spark_jobs.sinks.flow_batch import FlowBatchWriter
 from spark_jobs.sources.files import read_flow_log_text
 from spark_jobs.sources.ownership import FRESHNESS_PROPERTY
@@ -144,12 +144,32 @@ def _checkpointed_rdds(spark: SparkSession) -> set[int]:
     return {i.id() for i in infos if "localCheckpoint" in i.callSite()}
 
 
-def test_a_batch_replayed_with_its_plan_writes_each_table_once(spark, tmp_path: Path) -> None:
+def test_a_batch_replayed_with_its_plan_writes_each_table_once(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, local_checkpoint=True))
+    made: list[set[int]] = []
+
+    def spied(df):  # note the checkpoint blocks that exist while the batch runs
+        checkpoint = lineage.without_lineage(df)
+        made.append(set())
+        return checkpoint
+
+    monkeypatch.setattr(flow_batch, "without_lineage", spied)
+    count = flow_batch._stage_counts
+
+    def counted(staged, parsed):
+        got = count(staged, parsed)
+        made[-1] |= _checkpointed_rdds(spark)
+        return got
+
+    monkeypatch.setattr(flow_batch, "_stage_counts", counted)
     try:
         held = _checkpointed_rdds(spark)
         writer(lines, 0)
-        assert _checkpointed_rdds(spark) == held  # the batch released its parsed lines
+        assert len(made) == 1 and made[0] - held  # the batch read its lines from a checkpoint
+        assert _checkpointed_rdds(spark) == held  # and released it at the end
         counts = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
         assert counts == {t.enriched: 2, t.quarantine: 1}
         for table in (t.enriched, t.quarantine):  # the marker path, not Delta's txnAppId
@@ -165,6 +185,32 @@ def test_a_batch_replayed_with_its_plan_writes_each_table_once(spark, tmp_path: 
         writer(lines, 1)
         assert spark.read.format("delta").load(t.enriched).count() == 4
         assert spark.read.format("delta").load(t.quarantine).count() == 2
+    finally:
+        writer.close()
+
+
+def test_a_failed_batch_releases_its_checkpoint_too(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, local_checkpoint=True))
+    write = flow_batch.delta.write_batch
+
+    def failing(df, path, **kwargs):
+        if path == t.enriched:
+            raise OSError("disk full")
+        return write(df, path, **kwargs)
+
+    monkeypatch.setattr(flow_batch.delta, "write_batch", failing)
+    try:
+        held = _checkpointed_rdds(spark)
+        with pytest.raises(OSError, match="disk full"):
+            writer(lines, 0)
+        assert _checkpointed_rdds(spark) == held
+        monkeypatch.setattr(flow_batch.delta, "write_batch", write)
+        writer(lines, 0)  # the replay (plan read back) writes the batch
+        assert spark.read.format("delta").load(t.enriched).count() == 2
+        assert spark.read.format("delta").load(t.quarantine).count() == 1  # not twice
     finally:
         writer.close()
 

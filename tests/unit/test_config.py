@@ -15,7 +15,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 @pytest.mark.parametrize(
     ("name", "platform", "kind", "local_checkpoint"),
     [
-        ("base", "local", "python", True),
+        ("base", "local", "python", False),  # opt-in: a lost executor would fail the batch
         ("local", "local", "python", True),
         # clusters: an executor lost mid-batch must not fail the batch (a cache is recomputed)
         ("emr", "emr", "python", False),
