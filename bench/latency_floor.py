@@ -9,6 +9,10 @@ alone.
 Latency of a record = commit timestamp of the ``_delta_log`` version that added its file - its
 Kinesis approximate arrival time (as in ``bench.latency``).
 
+Latency is counted per Kinesis record here (per flow line in ``bench.latency``: an envelope
+of many lines weighs more there). Spark keeps the last 100 progress reports: keep
+``--seconds`` under ~90 with a 1 s trigger.
+
 Run: ``python -m bench.latency_floor [--rate FLOWS_PER_S --seconds S --shards N]``; writes
 bench/results/latency_floor.json and prints one line.
 """
@@ -149,12 +153,15 @@ def measure_rate_source(spark: SparkSession, work: Path, rate: float,
         .trigger(processingTime="1 second").start(table)
     )  # fmt: skip
     started = time.time()
+    warm = None  # batches reported by the end of the warm-up (not measured)
     try:
         while time.time() - started < WARMUP_S + seconds:  # the load runs for a set time
             if query.exception() is not None:
                 raise RuntimeError(f"rate floor query failed: {query.exception()}")
+            if warm is None and time.time() - started >= WARMUP_S:
+                warm = len(query.recentProgress)
             time.sleep(0.5)
-        batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
+        batches = [p for p in query.recentProgress[warm or 0 :] if p["numInputRows"] > 0]
     finally:
         query.stop()
     commits = _commit_times(table)
