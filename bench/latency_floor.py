@@ -83,12 +83,13 @@ def _wait_rows(query: StreamingQuery, rows: int, timeout_s: float) -> bool:
     return False
 
 
-def _latencies(spark: SparkSession, table: str, since: float) -> list[float]:
-    """Commit time - arrival (s) of every record that arrived at or after ``since``."""
+def _latencies(spark: SparkSession, table: str, arrival: str, since: float) -> list[float]:
+    """Commit time - ``arrival`` (s) of every row of ``table`` that arrived at or after
+    ``since`` (the commit of the ``_delta_log`` version that added the row's file)."""
     commits = _commit_times(table)
     rows: Any = (
         spark.read.format("delta").load(table)
-        .select((F.unix_millis("approximate_arrival_timestamp") / 1000.0).alias("a"),
+        .select((F.unix_millis(arrival) / 1000.0).alias("a"),
                 F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
         .toPandas()
     )  # fmt: skip
@@ -122,7 +123,7 @@ def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
     finally:
         query.stop()
         kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
-    latency = _latencies(spark, table, producer.started)
+    latency = _latencies(spark, table, "approximate_arrival_timestamp", producer.started)
     return {
         "trigger": "1 second",
         "shards": shards,
@@ -164,15 +165,7 @@ def measure_rate_source(spark: SparkSession, work: Path, rate: float,
         batches = [p for p in query.recentProgress[warm or 0 :] if p["numInputRows"] > 0]
     finally:
         query.stop()
-    commits = _commit_times(table)
-    rows: Any = (
-        spark.read.format("delta").load(table)
-        .select((F.unix_millis("timestamp") / 1000.0).alias("a"),
-                F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
-        .toPandas()
-    )  # fmt: skip
-    since = started + WARMUP_S
-    latency = [commits[r.f] - r.a for r in rows.itertuples(index=False) if r.a >= since]
+    latency = _latencies(spark, table, "timestamp", started + WARMUP_S)
     return {
         "rows_measured": len(latency),
         "delta_latency_s": percentiles(latency),
