@@ -45,10 +45,11 @@ def _keys(first: int, n: int) -> list[str]:
 
 
 @contextmanager
-def _adaptive(spark: SparkSession) -> Iterator[None]:
-    """AQE on, as in the job's own session (the test session turns it off)."""
+def _adaptive(spark: SparkSession, on: bool = True) -> Iterator[None]:
+    """AQE on (as in the job's own session) or off, then as it was (the test session starts
+    with it off; a benchmark run in the same session may have turned it on)."""
     before = spark.conf.get("spark.sql.adaptive.enabled")
-    spark.conf.set("spark.sql.adaptive.enabled", "true")
+    spark.conf.set("spark.sql.adaptive.enabled", str(on).lower())
     try:
         yield
     finally:
@@ -109,22 +110,20 @@ def test_a_half_published_batch_replayed_the_other_way_is_completed_once(
 def test_the_task_of_a_key_is_its_partition_after_the_shuffle(spark: SparkSession) -> None:
     keys = _messages(spark, 0, 200).select(F.col("key").cast("binary").alias("key"))
     for adaptive in (False, True):
-        spark.conf.set("spark.sql.adaptive.enabled", str(adaptive).lower())
-        try:
+        with _adaptive(spark, adaptive):
             got = keys.repartition(2, "key").select(
                 F.spark_partition_id().alias("part"), task_of(F.col("key"), 2)
             )
             assert got.where(F.col("part") != F.col("_task")).count() == 0
             assert got.select("_task").distinct().count() == 2
-        finally:
-            spark.conf.set("spark.sql.adaptive.enabled", "false")
 
 
 def test_a_small_batch_publishes_without_a_shuffle(
     spark: SparkSession, target: tuple[str, str]
 ) -> None:
     small = _messages(spark, 0, 10)
-    one_task = spark_stages_run_by(spark, lambda: _publish(target, small, 0, SMALL))
-    shuffled = spark_stages_run_by(spark, lambda: _publish(target, small, 1, LARGE))
+    with _adaptive(spark, on=False):  # AQE would run the shuffle as a job of its own
+        one_task = spark_stages_run_by(spark, lambda: _publish(target, small, 0, SMALL))
+        shuffled = spark_stages_run_by(spark, lambda: _publish(target, small, 1, LARGE))
     assert one_task == ((10, 0), 1)  # one stage: no shuffle
     assert shuffled == ((10, 0), 2)  # the shuffle by key adds a stage
