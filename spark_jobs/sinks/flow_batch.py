@@ -154,14 +154,16 @@ class FlowBatchWriter:
             staged = self.stage(batch_df, held.cache)
             parsed = held.rows_of(staged.parsed)
             counts: dict[str, int] = {}
-            built: list[tuple[DataFrame, tuple[DataFrame, ...]]] = []
+            built: list[DataFrame] = []
 
             def count() -> None:  # runs the parse (it fills the cache)
                 counts.update(_stage_counts(staged, parsed))
 
             def build() -> None:  # meanwhile the driver builds the attribution plan
                 with clock("build"):
-                    built.append(self._attribute(spark, parsed, plan))
+                    attributed, cached = self._attribute(spark, parsed, plan)
+                    held.caches.extend(cached)  # released even if the count fails
+                    built.append(attributed)
 
             _concurrently(count, build)
         if counts["quarantined"]:
@@ -172,9 +174,7 @@ class FlowBatchWriter:
                     batch_id=batch_id, since=plan.quarantine_version, first_attempt=first,
                 )  # fmt: skip
         with clock("attribute"):
-            attributed, owners_cache = built[0]
-            held.caches.extend(owners_cache)
-            enriched = held.cache(attributed)
+            enriched = held.cache(built[0])
             counts.update(_enriched_counts(enriched))
             self._note_held(plan.pending_version, counts["held_in"])
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
