@@ -52,7 +52,6 @@ def kinesis_stage(record_format: str, log_format: str | None) -> Stage:
             bad_records=to_quarantine(decoded),
             control=filter_control(decoded),
             records=records,
-            cached=(decoded, records),
         )
 
     return stage
@@ -74,7 +73,6 @@ def text_file_stage() -> Stage:
             bad_records=empty,
             control=empty.select("origin"),
             records=lines,
-            cached=(lines,),
         )
 
     return stage
@@ -227,7 +225,6 @@ def _lines_stage(log_format: str | None) -> Stage:
             bad_records=bad(decoded),
             control=control(decoded),
             records=decoded.select("origin", "origin_offset").distinct(),
-            cached=(decoded,),
         )
 
     return stage

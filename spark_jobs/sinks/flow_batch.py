@@ -14,21 +14,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
-from pyspark import InheritableThread
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.sinks import delta
+from spark_jobs.sinks.batch_counts import enriched_counts, stage_counts
+from spark_jobs.sinks.batch_parts import Held, PhaseClock, concurrently, latest
 from spark_jobs.sinks.dimensions import DimensionCache
 from spark_jobs.sinks.kafka import publish_batch
-from spark_jobs.sinks.lineage import release, without_lineage
 from spark_jobs.sources.ownership import (
     freshness_of,
     scope_freshness_of,
@@ -41,20 +39,19 @@ from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
 
 log = logging.getLogger("dredge.batch")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class StageResult:
     """What the input stage made of a batch: parsed lines (with ``quarantine_reason``),
-    record-level quarantine rows, control-message rows, one row per input record (only
-    counted), and the DataFrames it cached (unpersisted at the end of the batch)."""
+    record-level quarantine rows, control-message rows and one row per input record (only
+    counted). What the stage caches goes through the ``cache`` it is given (the writer's
+    :class:`~spark_jobs.sinks.batch_parts.Held`, released at the end of the batch)."""
 
     parsed: DataFrame
     bad_records: DataFrame
     control: DataFrame
     records: DataFrame
-    cached: tuple[DataFrame, ...] = ()
 
 
 Cache = Callable[[DataFrame], DataFrame]
@@ -133,10 +130,10 @@ class FlowBatchWriter:
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        clock = _PhaseClock()
+        clock = PhaseClock()
         with clock("plan"):
             plan, first = self._plan(batch_df.sparkSession, batch_id)
-        held = _Held(self.targets.local_checkpoint)
+        held = Held(self.targets.local_checkpoint)
         try:  # a failed batch releases what it cached too (the query may go on: a replay)
             counts, published, skipped, quality = self._write(batch_df, plan, first, clock, held)
         finally:
@@ -144,8 +141,8 @@ class FlowBatchWriter:
         self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
 
     def _write(
-        self, batch_df: DataFrame, plan: delta.BatchPlan, first: bool, clock: _PhaseClock,
-        held: _Held,
+        self, batch_df: DataFrame, plan: delta.BatchPlan, first: bool, clock: PhaseClock,
+        held: Held,
     ) -> tuple[dict[str, int], int, int, dict[str, object] | None]:  # fmt: skip
         """The batch's outputs; returns (counts, Kafka messages published, Kafka tasks that
         skipped, quality)."""
@@ -157,15 +154,16 @@ class FlowBatchWriter:
             built: list[DataFrame] = []
 
             def count() -> None:  # runs the parse (it fills the cache)
-                counts.update(_stage_counts(staged, parsed))
+                counts.update(
+                    stage_counts(parsed, staged.bad_records, staged.control, staged.records)
+                )
 
             def build() -> None:  # meanwhile the driver builds the attribution plan
                 with clock("build"):
-                    attributed, cached = self._attribute(spark, parsed, plan)
-                    held.caches.extend(cached)  # released even if the count fails
-                    built.append(attributed)
+                    # what it caches is held at once: released even if the count fails
+                    built.append(self._attribute(spark, parsed, plan, held.cache))
 
-            _concurrently(count, build)
+            concurrently(count, build)
         if counts["quarantined"]:
             with clock("quarantine"):
                 quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
@@ -175,7 +173,7 @@ class FlowBatchWriter:
                 )  # fmt: skip
         with clock("attribute"):
             enriched = held.cache(built[0])
-            counts.update(_enriched_counts(enriched))
+            counts.update(enriched_counts(enriched))
             self._note_held(plan.pending_version, counts["held_in"])
         final = to_enriched_rows(enriched.where(~F.col("is_pending")))
         published = skipped = 0
@@ -199,9 +197,7 @@ class FlowBatchWriter:
 
         if counts["flows_final"]:
             with clock("sinks"):
-                _concurrently(
-                    to_delta, *([to_kafka] if t.kafka_bootstrap and t.kafka_topic else [])
-                )
+                concurrently(to_delta, *([to_kafka] if t.kafka_bootstrap and t.kafka_topic else []))
         with clock("quality"):
             quality = self._quality(final) if counts["flows_final"] else None
         if counts["flows_pending"] or counts["held_in"]:
@@ -214,10 +210,10 @@ class FlowBatchWriter:
         return counts, published, skipped, quality
 
     def _attribute(
-        self, spark: SparkSession, parsed: DataFrame, plan: delta.BatchPlan
-    ) -> tuple[DataFrame, tuple[DataFrame, ...]]:
-        """This batch's valid flows plus the held (pending) ones, attributed as of ``plan``;
-        and what it cached. A large ownership table is first cut to the batch's addresses
+        self, spark: SparkSession, parsed: DataFrame, plan: delta.BatchPlan, cache: Cache
+    ) -> DataFrame:
+        """This batch's valid flows plus the held (pending) ones, attributed as of ``plan``
+        (what it caches goes through ``cache``). A large ownership table is first cut to the batch's addresses
         (a semi-join), broadcast when that share is small, else joined by shuffle."""
         t = self.targets
         labels, lengths = self._labels(spark, plan.labels_version)
@@ -228,14 +224,13 @@ class FlowBatchWriter:
                 held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held"))
             )
         broadcast = plan.broadcast_owners
-        cached: tuple[DataFrame, ...] = ()
         if broadcast:  # small: cached across batches while its version holds
             owners = self.dimensions.get(spark, t.ownership, plan.ownership_version, _with_seen)
         else:
             owners = delta.read_version(spark, t.ownership, plan.ownership_version)
-            owners = filter_owners_for(flows, _with_seen(owners)).persist()
-            broadcast, cached = owners.count() <= t.broadcast_max_rows, (owners,)
-        attributed = with_attribution(
+            owners = cache(filter_owners_for(flows, _with_seen(owners)))
+            broadcast = owners.count() <= t.broadcast_max_rows
+        return with_attribution(
             flows,
             owners,
             labels,
@@ -245,13 +240,12 @@ class FlowBatchWriter:
             scope_freshness=plan.scope_freshness_times,
             expire=(plan.now_time, t.max_pending_minutes),
         )
-        return attributed, cached
 
     def _ownership_rows(self, spark: SparkSession, version: int) -> int:
         """Rows of the ownership table at ``version`` (from Delta's file statistics), counted
         once per version: a version never changes."""
         path = self.targets.ownership
-        return _latest(
+        return latest(
             self._owner_rows, version, lambda: delta.read_version(spark, path, version).count()
         )
 
@@ -277,7 +271,7 @@ class FlowBatchWriter:
             labels = spark.read.format("delta").load(path)
             return labels, _prefix_lengths(labels)
         labels = self.dimensions.get(spark, path, version)
-        return labels, _latest(self._lengths, version, lambda: _prefix_lengths(labels))
+        return labels, latest(self._lengths, version, lambda: _prefix_lengths(labels))
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is
@@ -324,95 +318,6 @@ class FlowBatchWriter:
         print(json.dumps({"dredge_batch": metrics}), flush=True)
 
 
-@dataclass
-class _Held:
-    """What a batch cached, released when it ends (or fails): plain caches, and the parsed
-    lines as a local checkpoint (``local_checkpoint``) or a cache."""
-
-    local_checkpoint: bool
-    caches: list[DataFrame] = field(default_factory=list)
-    checkpoints: list[DataFrame] = field(default_factory=list)
-
-    def cache(self, df: DataFrame) -> DataFrame:
-        self.caches.append(df.persist())
-        return self.caches[-1]
-
-    def rows_of(self, parsed: DataFrame) -> DataFrame:
-        """The parsed lines as later plans should see them (see :mod:`..lineage`)."""
-        if not self.local_checkpoint:
-            return self.cache(parsed)
-        self.checkpoints.append(without_lineage(parsed))
-        return self.checkpoints[-1]
-
-    def release(self) -> None:
-        for df in self.caches:
-            df.unpersist()
-        for df in self.checkpoints:
-            release(df)
-
-
-class _PhaseClock:
-    """Seconds spent per named phase of a batch (reported in the batch metrics)."""
-
-    def __init__(self) -> None:
-        self.phases: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        began = time.monotonic()
-        try:
-            yield
-        finally:
-            spent = time.monotonic() - began
-            self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
-
-
-def _concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None:
-    """Run ``first`` here and each of ``others`` in its own thread (Spark schedules their jobs
-    side by side); return when all are done, raising the first error (a later one is only
-    logged). Used for work that does not depend on the other's result: the stage counts and
-    the attribution plan build, and the two sinks - the Delta commit and the Kafka
-    transactions are each idempotent per batch id, so neither waits for the other: a batch
-    that fails in either is replayed and the one that had finished writes nothing twice.
-    The threads inherit the batch's Spark local properties (job group, scheduler pool).
-    """
-    errors: list[BaseException] = []
-
-    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # re-raised in the batch's thread below
-                errors.append(exc)
-
-        return run
-
-    threads = [InheritableThread(target=guarded(fn)) for fn in others]
-    for thread in threads:
-        thread.start()
-    mine: list[BaseException] = []
-    try:
-        first()
-    except BaseException as exc:  # raised below, once the threads are done
-        mine.append(exc)
-    for thread in threads:
-        thread.join()
-    failed = mine + errors  # this thread's error first, then the others' as they came
-    for later in failed[1:]:
-        log.error("also failed in the same batch: %r", later)
-    if failed:
-        raise failed[0]
-
-
-def _latest(memo: dict[int, T], version: int, make: Callable[[], T]) -> T:
-    """``make()`` for a Delta ``version``, kept in ``memo`` (only the latest version: a
-    version never changes, and a stream only moves forward)."""
-    if version not in memo:
-        memo.clear()
-        memo[version] = make()
-    return memo[version]
-
-
 def _prefix_lengths(labels_df: DataFrame) -> list[int]:
     return [r.prefix_len for r in labels_df.select("prefix_len").distinct().collect()]
 
@@ -422,74 +327,3 @@ def _with_seen(owners_df: DataFrame) -> DataFrame:
     if "last_seen" in owners_df.columns:
         return owners_df
     return owners_df.withColumn("last_seen", F.lit(None).cast("timestamp"))
-
-
-def _stage_counts(staged: StageResult, parsed: DataFrame) -> dict[str, int]:
-    """Records in, lines parsed, quarantined and control messages: one aggregate over the
-    union of the four (cached) inputs, so one shuffle-free pass and a single small exchange
-    rather than an aggregate - and a job - per input. The batch balances
-    when every input record is accounted for exactly once: ``records_in ==
-    records_with_lines + bad_records + control_messages`` (a record's first line has
-    ``origin_sub`` 0; a file line is its own record)."""
-    tagged = parsed.select(
-        F.lit("lines").alias("_of"),
-        F.col("quarantine_reason").isNotNull().alias("_bad"),
-        (F.col("origin_sub") == 0).alias("_first"),
-    )
-    for name, df in (
-        ("bad_records", staged.bad_records),
-        ("control", staged.control),
-        ("records_in", staged.records),
-    ):
-        tagged = tagged.unionByName(
-            df.select(
-                F.lit(name).alias("_of"), F.lit(False).alias("_bad"), F.lit(False).alias("_first")
-            )
-        )
-    of = F.col("_of")
-    row = tagged.agg(
-        F.count(F.when(of == "lines", F.lit(1))).alias("lines"),
-        F.count(F.when((of == "lines") & F.col("_bad"), F.lit(1))).alias("bad_lines"),
-        F.count(F.when((of == "lines") & F.col("_first"), F.lit(1))).alias("records_with_lines"),
-        *[
-            F.count(F.when(of == n, F.lit(1))).alias(n)
-            for n in ("bad_records", "control", "records_in")
-        ],
-    ).first()
-    if row is None:  # aggregates without grouping always make one row
-        raise RuntimeError("the stage counts query returned no row")
-    got = {k: int(v) for k, v in row.asDict().items()}
-    accounted = got["records_with_lines"] + got["bad_records"] + got["control"]
-    return {
-        "records_in": got["records_in"],
-        "records_with_lines": got["records_with_lines"],
-        "bad_records": got["bad_records"],
-        "control_messages": got["control"],
-        "records_balanced": int(got["records_in"] == accounted),
-        "lines_parsed": got["lines"],
-        "bad_lines": got["bad_lines"],
-        "quarantined": got["bad_lines"] + got["bad_records"],
-    }
-
-
-def _enriched_counts(enriched: DataFrame) -> dict[str, int]:
-    both = (F.col("src_attribution_status") == "attributed") & (
-        F.col("dst_attribution_status") == "attributed"
-    )
-    row = enriched.agg(
-        F.count(F.lit(1)).alias("flows"),
-        F.coalesce(F.sum(F.col("is_pending").cast("int")), F.lit(0)).alias("pending"),
-        F.coalesce(F.sum(both.cast("int")), F.lit(0)).alias("both"),
-        F.coalesce(F.sum(F.col("_held").cast("int")), F.lit(0)).alias("held"),
-    ).first()
-    flows, pending, both_n, held = (
-        (int(row["flows"]), int(row["pending"]), int(row["both"]), int(row["held"]))
-        if row
-        else (0, 0, 0, 0)
-    )
-    return {
-        "flows_final": flows - pending,
-        "flows_pending": pending,
-        "both_attributed": both_n,
-        "held_in": held,
-    }

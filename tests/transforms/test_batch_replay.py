@@ -16,7 +16,7 @@ from spark_probe import spark_jobs_run_by
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import _prepare, targets_for, text_file_stage
-from spark_jobs.sinks import delta, flow_batch, lineage
+from spark_jobs.sinks import batch_parts, delta, flow_batch, lineage
 from spark_jobs.sinks.flow_batch import FlowBatchWriter
 from spark_jobs.sources.files import read_flow_log_text
 from spark_jobs.sources.ownership import FRESHNESS_PROPERTY
@@ -156,15 +156,15 @@ def test_a_batch_replayed_with_its_plan_writes_each_table_once(
         made.append(set())
         return checkpoint
 
-    monkeypatch.setattr(flow_batch, "without_lineage", spied)
-    count = flow_batch._stage_counts
+    monkeypatch.setattr(batch_parts, "without_lineage", spied)
+    count = flow_batch.stage_counts
 
-    def counted(staged, parsed):
-        got = count(staged, parsed)
+    def counted(*inputs):
+        got = count(*inputs)
         made[-1] |= _checkpointed_rdds(spark)
         return got
 
-    monkeypatch.setattr(flow_batch, "_stage_counts", counted)
+    monkeypatch.setattr(flow_batch, "stage_counts", counted)
     try:
         held = _checkpointed_rdds(spark)
         writer(lines, 0)

@@ -1,4 +1,4 @@
-"""The batch writer runs the Delta and Kafka sinks side by side (``_concurrently``)."""
+"""The batch writer runs the Delta and Kafka sinks side by side (``concurrently``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from spark_jobs.sinks.flow_batch import _concurrently
+from spark_jobs.sinks.batch_parts import concurrently
 
 WAIT_S = 20.0
 
@@ -24,7 +24,7 @@ def test_both_sinks_run_at_the_same_time():
         kafka_started.set()
         seen["kafka saw delta"] = delta_started.wait(WAIT_S)
 
-    _concurrently(delta, kafka)
+    concurrently(delta, kafka)
     assert seen == {"delta saw kafka": True, "kafka saw delta": True}
 
 
@@ -38,7 +38,7 @@ def test_an_error_in_the_thread_is_raised_after_the_other_sink_finished():
         raise RuntimeError("broker down")
 
     with pytest.raises(RuntimeError, match="broker down"):
-        _concurrently(delta, kafka)
+        concurrently(delta, kafka)
     assert done == ["delta"]
 
 
@@ -55,13 +55,13 @@ def test_an_error_in_the_first_sink_waits_for_the_thread():
         done.append("kafka")
 
     with pytest.raises(ValueError, match="commit failed"):
-        _concurrently(delta, kafka)
+        concurrently(delta, kafka)
     assert done == ["kafka"]  # joined before the error left the batch
 
 
 def test_no_other_sink_runs_only_the_first():
     done: list[str] = []
-    _concurrently(lambda: done.append("delta"))
+    concurrently(lambda: done.append("delta"))
     assert done == ["delta"]
 
 
@@ -70,7 +70,7 @@ def test_the_thread_keeps_the_batchs_spark_local_properties(spark):
     sc.setLocalProperty("dredge.test.batch", "7")
     seen: list[str | None] = []
     try:
-        _concurrently(lambda: None, lambda: seen.append(sc.getLocalProperty("dredge.test.batch")))
+        concurrently(lambda: None, lambda: seen.append(sc.getLocalProperty("dredge.test.batch")))
     finally:
         sc.setLocalProperty("dredge.test.batch", None)  # type: ignore[arg-type]
     assert seen == ["7"]
@@ -88,5 +88,5 @@ def test_when_both_fail_the_first_error_is_raised_and_the_other_logged(caplog):
         raise RuntimeError("broker down")
 
     with caplog.at_level("ERROR", logger="dredge.batch"), pytest.raises(ValueError, match="commit"):
-        _concurrently(delta, kafka)
+        concurrently(delta, kafka)
     assert any("broker down" in r.getMessage() for r in caplog.records)

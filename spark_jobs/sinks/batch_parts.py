@@ -1,0 +1,112 @@
+"""The batch writer's bookkeeping: what a batch holds (released when it ends or fails),
+the time spent per phase, running independent work side by side, per-version memos."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pyspark import InheritableThread
+from pyspark.sql import DataFrame
+
+from spark_jobs.sinks.lineage import release, without_lineage
+
+log = logging.getLogger("dredge.batch")
+T = TypeVar("T")
+
+
+@dataclass
+class Held:
+    """What a batch cached, released when it ends (or fails): plain caches, and the parsed
+    lines as a local checkpoint (``local_checkpoint``) or a cache."""
+
+    local_checkpoint: bool
+    caches: list[DataFrame] = field(default_factory=list)
+    checkpoints: list[DataFrame] = field(default_factory=list)
+
+    def cache(self, df: DataFrame) -> DataFrame:
+        """``df`` persisted, and held (the stage and the attribution build call this from
+        two threads: each gets back its own frame)."""
+        cached = df.persist()
+        self.caches.append(cached)
+        return cached
+
+    def rows_of(self, parsed: DataFrame) -> DataFrame:
+        """The parsed lines as later plans should see them (see :mod:`..lineage`)."""
+        if not self.local_checkpoint:
+            return self.cache(parsed)
+        checkpoint = without_lineage(parsed)
+        self.checkpoints.append(checkpoint)
+        return checkpoint
+
+    def release(self) -> None:
+        for df in self.caches:
+            df.unpersist()
+        for df in self.checkpoints:
+            release(df)
+
+
+class PhaseClock:
+    """Seconds spent per named phase of a batch (reported in the batch metrics)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - began
+            self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
+
+
+def concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None:
+    """Run ``first`` here and each of ``others`` in its own thread (Spark schedules their jobs
+    side by side); return when all are done, raising the first error (a later one is only
+    logged). Used for work that does not depend on the other's result: the stage counts and
+    the attribution plan build, and the two sinks - the Delta commit and the Kafka
+    transactions are each idempotent per batch id, so neither waits for the other: a batch
+    that fails in either is replayed and the one that had finished writes nothing twice.
+    The threads inherit the batch's Spark local properties (job group, scheduler pool).
+    """
+    errors: list[BaseException] = []
+
+    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # re-raised in the batch's thread below
+                errors.append(exc)
+
+        return run
+
+    threads = [InheritableThread(target=guarded(fn)) for fn in others]
+    for thread in threads:
+        thread.start()
+    mine: list[BaseException] = []
+    try:
+        first()
+    except BaseException as exc:  # raised below, once the threads are done
+        mine.append(exc)
+    for thread in threads:
+        thread.join()
+    failed = mine + errors  # this thread's error first, then the others' as they came
+    for later in failed[1:]:
+        log.error("also failed in the same batch: %r", later)
+    if failed:
+        raise failed[0]
+
+
+def latest(memo: dict[int, T], version: int, make: Callable[[], T]) -> T:
+    """``make()`` for a Delta ``version``, kept in ``memo`` (only the latest version: a
+    version never changes, and a stream only moves forward)."""
+    if version not in memo:
+        memo.clear()
+        memo[version] = make()
+    return memo[version]
