@@ -124,6 +124,9 @@ class StreamConfig:
     # small batch); blocks lost with an executor then fail the batch (replayed on restart)
     # instead of being recomputed, so it is opt-in (conf/local.yaml). Off: a plain cache.
     local_checkpoint: bool = False
+    # Batches of at most this many parsed lines run with adaptive query execution off (on a
+    # small batch its per-stage jobs cost more than they save); 0: keep the session's setting.
+    small_batch_lines: int = 50_000
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
         dq_min_attributed_share=cfg.quality.min_attributed_share,
         broadcast_max_rows=cfg.attribution.broadcast_threshold_rows,
         local_checkpoint=cfg.stream.local_checkpoint,
+        small_batch_lines=cfg.stream.small_batch_lines,
     )
 
 

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.batch_counts import enriched_counts, stage_counts
-from spark_jobs.sinks.batch_parts import Held, PhaseClock, concurrently, latest
+from spark_jobs.sinks.batch_parts import AdaptiveSwitch, Held, PhaseClock, concurrently, latest
 from spark_jobs.sinks.dimensions import DimensionCache
 from spark_jobs.sinks.kafka import publish_batch
 from spark_jobs.sources.ownership import (
@@ -79,6 +79,7 @@ class BatchTargets:
     dq_min_attributed_share: float = 0.5
     broadcast_max_rows: int = 500_000
     local_checkpoint: bool = False  # parsed lines: a lineage-free checkpoint, else a cache
+    small_batch_lines: int = 0  # batches of at most this many lines run without AQE (0: never)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class FlowBatchWriter:
     _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
     _owner_rows: dict[int, int] = field(default_factory=dict)  # ownership version -> rows
     _empty_pending: int | None = None  # the latest pending version seen empty
+    _last_lines: int | None = None  # lines of the previous batch (sizes the next one's stage)
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
@@ -134,15 +136,21 @@ class FlowBatchWriter:
         with clock("plan"):
             plan, first = self._plan(batch_df.sparkSession, batch_id)
         held = Held(self.targets.local_checkpoint)
+        switch = AdaptiveSwitch(batch_df.sparkSession, self.targets.small_batch_lines)
+        switch.size(self._last_lines)  # until this batch's own size is known
         try:  # a failed batch releases what it cached too (the query may go on: a replay)
-            counts, published, skipped, quality = self._write(batch_df, plan, first, clock, held)
+            counts, published, skipped, quality = self._write(
+                batch_df, plan, first, clock, held, switch
+            )
         finally:
             held.release()
-        self._report(batch_id, started, counts, published, skipped, quality, clock.phases)
+            switch.restore()
+        extra: dict[str, object] = {} if switch.adaptive is None else {"adaptive": switch.adaptive}
+        self._report(batch_id, started, counts, published, skipped, quality, clock.phases, extra)
 
     def _write(
         self, batch_df: DataFrame, plan: delta.BatchPlan, first: bool, clock: PhaseClock,
-        held: Held,
+        held: Held, switch: AdaptiveSwitch,
     ) -> tuple[dict[str, int], int, int, dict[str, object] | None]:  # fmt: skip
         """The batch's outputs; returns (counts, Kafka messages published, Kafka tasks that
         skipped, quality)."""
@@ -164,6 +172,8 @@ class FlowBatchWriter:
                     built.append(self._attribute(spark, parsed, plan, held.cache))
 
             concurrently(count, build)
+        self._last_lines = counts["lines_parsed"]
+        switch.size(counts["lines_parsed"])  # for everything after the stage
         if counts["quarantined"]:
             with clock("quarantine"):
                 quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
@@ -295,6 +305,7 @@ class FlowBatchWriter:
         skipped: int,
         quality: dict[str, object] | None = None,
         phases: dict[str, float] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         final = counts["flows_final"]
         duration = round(time.monotonic() - started, 3)
@@ -313,6 +324,7 @@ class FlowBatchWriter:
             metrics["quality"] = quality
         if phases:
             metrics["phase_s"] = phases
+        metrics.update(extra or {})
         self.metrics.append(metrics)
         log.info(json.dumps(metrics))
         print(json.dumps({"dredge_batch": metrics}), flush=True)

@@ -4,37 +4,21 @@ output versions were pinned keep Delta's txnAppId check."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from batch_writer_kit import writer_and_lines
 from pyspark.sql import SparkSession
 from spark_probe import spark_jobs_run_by
 
 from spark_jobs import config
-from spark_jobs.jobs.enrich_flows import _prepare, targets_for, text_file_stage
+from spark_jobs.jobs.enrich_flows import _prepare
 from spark_jobs.sinks import batch_parts, delta, flow_batch, lineage
-from spark_jobs.sinks.flow_batch import FlowBatchWriter
-from spark_jobs.sources.files import read_flow_log_text
 from spark_jobs.sources.ownership import FRESHNESS_PROPERTY
 from spark_jobs.transforms.output import ENRICHED_STATS_COLUMNS
-from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNERSHIP_SCHEMA
-
-HEADER = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
-    "start end action log-status"
-)
-LINES = [  # two flows (no owner: unattributed, final) and one bad port (quarantined)
-    "2 123456789010 eni-1 198.51.100.1 198.51.100.2 20641 22 6 20 4249 1418530010 1418530070 "
-    "ACCEPT OK",
-    "2 123456789010 eni-1 198.51.100.3 198.51.100.4 20642 22 6 20 1000 1418530010 1418530070 "
-    "ACCEPT OK",
-    "2 123456789010 eni-1 198.51.100.5 198.51.100.6 49761 99999 6 20 4249 1418530010 "
-    "1418530070 REJECT OK",
-]
 
 
 def _frame(spark: SparkSession, n: int, start: int = 0):
@@ -121,24 +105,6 @@ def test_without_a_pinned_version_delta_txn_check_still_holds(spark, tmp_path: P
 # --- the batch writer: a whole batch replayed with its saved plan ---------------------------
 
 
-def _writer_and_lines(spark: SparkSession, tmp_path: Path):
-    root = tmp_path / "root"
-    cfg = config.from_dict({"kafka": {"enabled": False}, "paths": {"root": str(root)}})
-    targets = targets_for(cfg, "replay")
-    delta.ensure_table(spark, targets.ownership, OWNERSHIP_SCHEMA)
-    spark.sql(
-        f"ALTER TABLE delta.`{targets.ownership}` "
-        f"SET TBLPROPERTIES ('{FRESHNESS_PROPERTY}' = '2015-01-01T00:00:00Z')"
-    )
-    delta.ensure_table(spark, targets.cidr_labels, CIDR_LABEL_SCHEMA)
-    _prepare(spark, cfg)
-    logs = tmp_path / "logs" / "a.log.gz"
-    logs.parent.mkdir(parents=True)
-    logs.write_bytes(gzip.compress(("\n".join([HEADER, *LINES]) + "\n").encode()))
-    lines = read_flow_log_text(spark, str(logs.parent))
-    return FlowBatchWriter(text_file_stage(), targets), targets, lines
-
-
 def _checkpointed_rdds(spark: SparkSession) -> set[int]:
     infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()  # type: ignore[union-attr]
     return {i.id() for i in infos if "localCheckpoint" in i.callSite()}
@@ -147,7 +113,7 @@ def _checkpointed_rdds(spark: SparkSession) -> set[int]:
 def test_a_batch_replayed_with_its_plan_writes_each_table_once(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer, t, lines = writer_and_lines(spark, tmp_path)
     writer = replace(writer, targets=replace(t, local_checkpoint=True))
     made: list[set[int]] = []
 
@@ -192,7 +158,7 @@ def test_a_batch_replayed_with_its_plan_writes_each_table_once(
 def test_a_failed_batch_releases_its_checkpoint_too(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer, t, lines = writer_and_lines(spark, tmp_path)
     writer = replace(writer, targets=replace(t, local_checkpoint=True))
     write = flow_batch.delta.write_batch
 
@@ -216,7 +182,7 @@ def test_a_failed_batch_releases_its_checkpoint_too(
 
 
 def test_a_batch_with_a_plain_cache_writes_the_same(spark, tmp_path: Path) -> None:
-    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer, t, lines = writer_and_lines(spark, tmp_path)
     writer = replace(writer, targets=replace(t, local_checkpoint=False))
     try:
         writer(lines, 0)
@@ -232,7 +198,7 @@ def test_a_batch_with_a_plain_cache_writes_the_same(spark, tmp_path: Path) -> No
 
 
 def test_a_plan_from_before_pinned_outputs_uses_the_txn_check(spark, tmp_path: Path) -> None:
-    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer, t, lines = writer_and_lines(spark, tmp_path)
     try:
         writer._plan(spark, 0)
         old = json.loads(Path(t.plans, "0.json").read_text())
@@ -250,7 +216,7 @@ def test_a_plan_from_before_pinned_outputs_uses_the_txn_check(spark, tmp_path: P
 
 
 def test_the_enriched_table_keeps_statistics_for_the_queried_columns(spark, tmp_path: Path) -> None:
-    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer, t, lines = writer_and_lines(spark, tmp_path)
     try:
         writer(lines, 0)
     finally:
@@ -275,7 +241,7 @@ def test_the_enriched_table_keeps_statistics_for_the_queried_columns(spark, tmp_
 
 
 def test_a_replayed_batch_overwrites_the_pending_table_once(spark, tmp_path: Path) -> None:
-    writer, t, lines = _writer_and_lines(spark, tmp_path)
+    writer, t, lines = writer_and_lines(spark, tmp_path)
     spark.sql(  # ownership known only up to before the flows: both flows stay pending
         f"ALTER TABLE delta.`{t.ownership}` "
         f"SET TBLPROPERTIES ('{FRESHNESS_PROPERTY}' = '2014-12-01T00:00:00Z')"

@@ -27,6 +27,7 @@ def test_shipped_overlays_load(name, platform, kind, local_checkpoint):
     assert cfg.spark.platform == platform
     assert cfg.source.kind == kind
     assert cfg.stream.local_checkpoint is local_checkpoint
+    assert cfg.stream.small_batch_lines == 50_000  # AQE off for batches up to this size
 
 
 def test_local_overlay_points_at_loopback_and_keeps_base_defaults():
@@ -51,6 +52,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("spark:\n  platform: k8s\n", "spark.platform: expected one of"),
         ("kafka:\n  enabled: 'yes'\n", "kafka.enabled: expected true/false"),
         ("stream:\n  local_checkpoint: 1\n", "stream.local_checkpoint: expected true/false"),
+        ("stream:\n  small_batch_lines: -1\n", "stream.small_batch_lines: expected a non-neg"),
         ("source:\n  starting_position: EARLIEST\n", "source.starting_position"),
         ("nope: 1\n", "nope: unknown key"),
         ("spark:\n  shuffle_partitions: 0\n", "spark.shuffle_partitions: must be >= 1"),

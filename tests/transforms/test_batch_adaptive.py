@@ -1,0 +1,115 @@
+"""Small batches run with adaptive query execution off, large ones with the session's own
+setting, and the batch puts the setting back (``AdaptiveSwitch``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from batch_writer_kit import writer_and_lines
+from pyspark.sql import SparkSession
+
+from spark_jobs.sinks import flow_batch
+from spark_jobs.sinks.batch_parts import AQE, AdaptiveSwitch
+
+
+@pytest.fixture
+def aqe_on(spark: SparkSession):
+    before = spark.conf.get(AQE)
+    spark.conf.set(AQE, "true")
+    try:
+        yield
+    finally:
+        spark.conf.set(AQE, before)
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, spark: SparkSession) -> dict[str, list[str]]:
+    """What AQE was set to while each batch's stage counts and enriched counts ran."""
+    seen: dict[str, list[str]] = {"stage": [], "enriched": []}
+    stage, enriched = flow_batch.stage_counts, flow_batch.enriched_counts
+
+    def stage_spy(*inputs):
+        seen["stage"].append(spark.conf.get(AQE))
+        return stage(*inputs)
+
+    def enriched_spy(df):
+        seen["enriched"].append(spark.conf.get(AQE))
+        return enriched(df)
+
+    monkeypatch.setattr(flow_batch, "stage_counts", stage_spy)
+    monkeypatch.setattr(flow_batch, "enriched_counts", enriched_spy)
+    return seen
+
+
+def test_a_small_batch_runs_without_aqe_and_puts_it_back(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
+) -> None:
+    writer, t, lines = writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, small_batch_lines=100))
+    seen = _spy(monkeypatch, spark)
+    writer(lines, 0)
+    writer(lines, 1)
+    # batch 0: size unknown during its stage (session setting), then small; batch 1 is
+    # sized by batch 0 from the start
+    assert seen == {"stage": ["true", "false"], "enriched": ["false", "false"]}
+    assert spark.conf.get(AQE) == "true"  # put back after each batch
+    assert [m["adaptive"] for m in writer.metrics] == [False, False]
+    counts = spark.read.format("delta").load(t.enriched).count()
+    assert counts == 4  # two flows per batch, written as with AQE on
+
+
+def test_a_large_batch_keeps_the_session_setting(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
+) -> None:
+    writer, t, lines = writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, small_batch_lines=2))  # 3 lines: large
+    seen = _spy(monkeypatch, spark)
+    writer(lines, 0)
+    assert seen == {"stage": ["true"], "enriched": ["true"]}
+    assert writer.metrics[0]["adaptive"] is True
+
+
+def test_zero_leaves_aqe_alone(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
+) -> None:
+    writer, t, lines = writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, small_batch_lines=0))
+    seen = _spy(monkeypatch, spark)
+    writer(lines, 0)
+    assert seen == {"stage": ["true"], "enriched": ["true"]}
+    assert "adaptive" not in writer.metrics[0]
+
+
+def test_a_failed_batch_puts_aqe_back(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
+) -> None:
+    writer, t, lines = writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, small_batch_lines=100))
+
+    def broken(df):
+        assert spark.conf.get(AQE) == "false"
+        raise RuntimeError("attribution failed")
+
+    monkeypatch.setattr(flow_batch, "enriched_counts", broken)
+    with pytest.raises(RuntimeError, match="attribution failed"):
+        writer(lines, 0)
+    assert spark.conf.get(AQE) == "true"
+
+
+def test_switch_follows_the_size_and_leaves_an_unknown_size_alone(spark) -> None:
+    key_was = spark.conf.get(AQE)
+    spark.conf.unset(AQE)
+    try:
+        default = spark.conf.get(AQE)
+        switch = AdaptiveSwitch(spark, 10)
+        switch.size(5)
+        assert spark.conf.get(AQE) == "false" and switch.adaptive is False
+        switch.size(50)
+        assert spark.conf.get(AQE) == default and switch.adaptive is (default == "true")
+        switch.size(None)  # unknown size: left as it is
+        assert spark.conf.get(AQE) == default
+        switch.restore()
+        assert spark.conf.get(AQE) == default
+    finally:
+        spark.conf.set(AQE, key_was)
