@@ -8,7 +8,9 @@ their own after a shuffle by key, or, for a small batch, all from one Spark task
 transaction it commits the batch id as the offset of a marker partition for a consumer group
 of its own (the standard ``sendOffsetsToTransaction`` trick). On replay the task reads that
 committed offset first and skips a batch it already published; ``initTransactions`` fences a
-zombie producer of a killed attempt and aborts its open transaction. Consumers that read with
+zombie producer of a killed attempt and aborts its open transaction. A Python worker keeps its
+producers between batches; a kept one that was fenced since fails on the marker commit that
+opens each transaction, before any message, and is replaced. Consumers that read with
 ``isolation.level=read_committed`` (Druid's default) see every message exactly once.
 
 Messages are serialised in the JVM (``to_json``); Python only hands bytes to librdkafka
@@ -92,36 +94,70 @@ def _retry(call: Callable[[], T], attempts: int = 12) -> T:
     raise AssertionError("unreachable")
 
 
+# Producers (with their marker consumers) a Python worker keeps between batches, by
+# (bootstrap, transactional id, options): each holds no open transaction while kept, and a
+# share takes its one out while it runs. ``initTransactions`` costs ~55 ms per producer, and
+# ~0.5 s when the id's previous transaction is still being completed.
+_KEPT: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[Any, Any]] = {}
+
+
 class _Share:
     """One transactional id's part of a batch (``<app>-p<task>``): its producer, the consumer
-    that reads its marker, and whether the batch was already published under it."""
+    that reads its marker, and whether the batch was already published under it.
+
+    The producer and consumer are the ones this process kept from an earlier batch when
+    there are any (:data:`_KEPT`), else new ones; :meth:`close` keeps them again when the
+    share ended without an open transaction (committed or skipped)."""
 
     def __init__(
         self, bootstrap: str, topic: str, app_id: str, task: int, batch_id: int,
         options: dict[str, str],
     ) -> None:  # fmt: skip
+        self.bootstrap, self.options, self.txn_id = bootstrap, options, f"{app_id}-p{task}"
+        self.task, self.topic, self.batch_id, self.sent = task, topic, batch_id, 0
+        self._key = (bootstrap, self.txn_id, tuple(sorted(options.items())))
+        kept = _KEPT.pop(self._key, None)  # this share's alone until it is kept again
+        self.fresh = kept is None  # a new producer: not yet through init_transactions
+        self.producer, self.consumer = kept if kept is not None else self._clients()
+        self.skipped = self.ended = False
+
+    def _clients(self) -> tuple[Any, Any]:
         from confluent_kafka import Consumer, Producer
 
-        txn_id = f"{app_id}-p{task}"
-        self.task, self.topic, self.batch_id, self.sent = task, topic, batch_id, 0
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": txn_id,
-                                  "enable.auto.commit": False,
-                                  "isolation.level": "read_committed", **options})  # fmt: skip
-        self.producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
-                                  "enable.idempotence": True, "linger.ms": 20,
-                                  "compression.type": "lz4", **options})  # fmt: skip
-        self.skipped = False
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.txn_id,
+                             "enable.auto.commit": False, "isolation.level": "read_committed",
+                             **self.options})  # fmt: skip
+        producer = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": self.txn_id,
+                             "enable.idempotence": True, "linger.ms": 20,
+                             "compression.type": "lz4", **self.options})  # fmt: skip
+        return producer, consumer
 
     def open(self) -> None:
-        """Fence a zombie of this id, then skip a batch already published or begin one."""
-        from confluent_kafka import TopicPartition
+        """Fence a zombie of this id (a new producer), then skip a batch already published or
+        begin one whose first act is the marker commit - it reaches the transaction
+        coordinator at once, so a kept producer that another one with this id has fenced since
+        (another worker, a retried task) fails here, before any message, and is replaced."""
+        from confluent_kafka import KafkaException, TopicPartition
 
-        _retry(lambda: self.producer.init_transactions(60))
+        if self.fresh:
+            _retry(lambda: self.producer.init_transactions(60))
         marker = TopicPartition(marker_topic(self.topic), 0)
         done = _retry(lambda: self.consumer.committed([marker], timeout=30))[0].offset
         self.skipped = done is not None and done > self.batch_id
-        if not self.skipped:
-            self.producer.begin_transaction()
+        if self.skipped:
+            return
+        self.producer.begin_transaction()
+        marker = TopicPartition(marker_topic(self.topic), 0, self.batch_id + 1)
+        group = self.consumer.consumer_group_metadata()
+        try:
+            _retry(lambda: self.producer.send_offsets_to_transaction([marker], group, 60))
+        except KafkaException:
+            if self.fresh:
+                raise
+            self._drop()  # fenced (or the broker lost its state): start over with a new one
+            self.producer, self.consumer = self._clients()
+            self.fresh = True
+            self.open()
 
     def send(self, key: bytes, value: bytes) -> None:
         if self.skipped:
@@ -135,18 +171,30 @@ class _Share:
         self.sent += 1
 
     def commit(self) -> pa.RecordBatch:
-        from confluent_kafka import TopicPartition
-
         if not self.skipped:
-            marker = TopicPartition(marker_topic(self.topic), 0, self.batch_id + 1)
-            group = self.consumer.consumer_group_metadata()
-            _retry(lambda: self.producer.send_offsets_to_transaction([marker], group, 60))
             _retry(lambda: self.producer.commit_transaction(120))
+        self.ended = True
         return _result(self.task, self.sent, self.skipped)
 
     def close(self) -> None:
+        """Keep the clients for this process's next batch when no transaction is open;
+        otherwise close them (the next ``init_transactions`` of this id aborts it)."""
+        if self.ended:
+            _KEPT[self._key] = (self.producer, self.consumer)
+        else:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the clients of a share that ends with a transaction open, or of a fenced
+        producer: nothing it sent can become visible (the next ``init_transactions`` of this
+        id aborts it), so a producer that cannot flush any more is let go."""
+        from confluent_kafka import KafkaException
+
         self.consumer.close()
-        self.producer.flush(30)
+        try:
+            self.producer.flush(5)
+        except KafkaException:  # fenced or otherwise failed for good
+            pass
 
 
 def _publisher(

@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pyarrow as pa
 import pytest
 from _flowkit import KAFKA
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from spark_probe import spark_stages_run_by
 
+from spark_jobs.sinks import kafka
 from spark_jobs.sinks.kafka import SINGLE_TASK_ROWS, _Share, ensure_topics, publish_batch, task_of
 
 pytestmark = pytest.mark.integration
@@ -127,3 +129,68 @@ def test_a_small_batch_publishes_without_a_shuffle(
         shuffled = spark_stages_run_by(spark, lambda: _publish(target, small, 1, LARGE))
     assert one_task == ((10, 0), 1)  # one stage: no shuffle
     assert shuffled == ((10, 0), 2)  # the shuffle by key adds a stage
+
+
+def _arrow(first: int, n: int, bad_task: int | None = None) -> pa.RecordBatch:
+    """Messages as the publisher gets them (``key``, ``value``, ``_task``): task = id % 2;
+    ``bad_task`` routes the last one to a task no one owns."""
+    ids = list(range(first, first + n))
+    tasks = [i % 2 for i in ids]
+    if bad_task is not None:
+        tasks[-1] = bad_task
+    return pa.RecordBatch.from_pydict(
+        {"key": [f"k{i:05d}".encode() for i in ids],
+         "value": [f'{{"n":{i}}}'.encode() for i in ids],
+         "_task": pa.array(tasks, pa.int32())}
+    )  # fmt: skip
+
+
+def _in_process(target: tuple[str, str], batch: int, rows: pa.RecordBatch) -> tuple[int, int]:
+    """One Spark task's publication of a small batch, run here (this process is the worker)."""
+    topic, app = target
+    publish = kafka._publisher(KAFKA, topic, app, batch, {}, (0, 1))
+    done = pa.Table.from_batches(list(publish(iter([rows])))).to_pylist()
+    return sum(r["published"] for r in done), sum(1 for r in done if r["skipped"])
+
+
+def _kept(target: tuple[str, str], task: int):
+    return kafka._KEPT.get((KAFKA, f"{target[1]}-p{task}", ()), (None, None))[0]
+
+
+def test_a_worker_keeps_its_producers_for_the_next_batch(
+    spark: SparkSession, target: tuple[str, str]
+) -> None:
+    assert _in_process(target, 0, _arrow(0, 6)) == (6, 0)
+    first = _kept(target, 0), _kept(target, 1)
+    assert None not in first  # kept: no transaction open
+    assert _in_process(target, 1, _arrow(6, 4)) == (4, 0)
+    assert (_kept(target, 0), _kept(target, 1)) == first  # the same producers, no new init
+    assert _in_process(target, 1, _arrow(6, 4)) == (0, 2)  # a replay still finds its markers
+    assert [k for k, _ in _committed(spark, target[0])] == _keys(0, 10)
+
+
+def test_a_kept_producer_fenced_since_is_replaced_and_publishes_once(
+    spark: SparkSession, target: tuple[str, str]
+) -> None:
+    from confluent_kafka import Producer
+
+    assert _in_process(target, 0, _arrow(0, 6)) == (6, 0)
+    kept = _kept(target, 0)
+    # another worker (or a retried task) opens a producer with the same id: it fences ours
+    other = Producer({"bootstrap.servers": KAFKA, "transactional.id": f"{target[1]}-p0"})
+    other.init_transactions(30)
+    assert _in_process(target, 1, _arrow(6, 6)) == (6, 0)
+    assert _kept(target, 0) is not None and _kept(target, 0) is not kept  # replaced
+    assert [k for k, _ in _committed(spark, target[0])] == _keys(0, 12)  # each once
+
+
+def test_a_failed_share_is_not_kept_and_its_retry_publishes_once(
+    spark: SparkSession, target: tuple[str, str]
+) -> None:
+    assert _in_process(target, 0, _arrow(0, 4)) == (4, 0)
+    with pytest.raises(RuntimeError, match="message of task 7 reached tasks"):
+        _in_process(target, 1, _arrow(4, 6, bad_task=7))  # both transactions left open
+    assert _kept(target, 0) is None and _kept(target, 1) is None
+    assert [k for k, _ in _committed(spark, target[0])] == _keys(0, 4)  # nothing of batch 1
+    assert _in_process(target, 1, _arrow(4, 6)) == (6, 0)  # the retry: new producers
+    assert [k for k, _ in _committed(spark, target[0])] == _keys(0, 10)
