@@ -18,11 +18,8 @@ bench/results/latency.json and prints one line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -33,22 +30,20 @@ import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from bench import git_commit
 from bench.streamkit import (
     ENDPOINT,
     KAFKA,
     REGION,
     build_ownership,
     job_config,
-    local_env,
+    load_args,
     new_stream,
     percentiles,
     progress_ms,
+    run_bench,
     simulate_fleet,
 )
-from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import start_stream
-from spark_jobs.session import build_session
 from spark_jobs.sim.envelopes import Envelope
 from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
 
@@ -255,22 +250,12 @@ def _cumsum(envelopes: list[Envelope]) -> list[int]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, write the JSON, print one line; returns the figures."""
-    p = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
-    p.add_argument("--rate", type=float, default=300.0, help="flow lines per second")
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--shards", type=int, default=2)
-    p.add_argument("--out", default=str(RESULTS))
-    args = p.parse_args(argv)
-    local_env()
-    measured = git_commit()
-    work = Path(tempfile.mkdtemp(prefix="dredge-bench-latency-"))
-    try:
-        spark = build_session(config.load("conf/local.yaml").spark)
-        result = {**measure(spark, work, args.rate, args.seconds, args.shards), **measured}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    args = load_args("python -m bench.latency", __doc__, RESULTS, argv)
+    result = run_bench(
+        "latency", args.out, lambda spark, work: measure(
+            spark, work, args.rate, args.seconds, args.shards
+        ),
+    )  # fmt: skip
     d, k, b = result["delta_latency_s"], result["kafka_latency_s"], result["batch_duration_s"]
     print(f"bench.latency: {result['flows_measured']} flows at {args.rate:.0f}/s, trigger "
           f"{result['trigger']}: Delta p50/p95/p99 {d['p50']}/{d['p95']}/{d['p99']} s, Kafka "

@@ -19,11 +19,7 @@ bench/results/latency_floor.json and prints one line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,20 +28,18 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from bench import git_commit
 from bench.latency import WARMUP_S, _commit_times, _cumsum, _Producer
 from bench.streamkit import (
     ENDPOINT,
     REGION,
     job_config,
-    local_env,
+    load_args,
     new_stream,
     percentiles,
     progress_ms,
+    run_bench,
     simulate_fleet,
 )
-from spark_jobs import config
-from spark_jobs.session import build_session
 from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
 from spark_jobs.sources.kinesis.adapters import read_kinesis, source_options
 
@@ -189,23 +183,13 @@ def _sent(envelopes: list[Any], lines: int) -> list[Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, write the JSON, print one line; returns the figures."""
-    p = argparse.ArgumentParser(prog="python -m bench.latency_floor", description=__doc__)
-    p.add_argument("--rate", type=float, default=300.0, help="flow lines per second")
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--shards", type=int, default=2)
-    p.add_argument("--out", default=str(RESULTS))
-    args = p.parse_args(argv)
-    local_env()
-    measured = git_commit()
-    work = Path(tempfile.mkdtemp(prefix="dredge-bench-floor-"))
-    try:
-        spark = build_session(config.load("conf/local.yaml").spark)
-        result = {**measure(spark, work, args.rate, args.seconds, args.shards), **measured}
-        result["rate_source"] = measure_rate_source(spark, work, args.rate, args.seconds)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    args = load_args("python -m bench.latency_floor", __doc__, RESULTS, argv)
+
+    def both(spark: SparkSession, work: Path) -> dict[str, Any]:
+        kinesis = measure(spark, work, args.rate, args.seconds, args.shards)
+        return {**kinesis, "rate_source": measure_rate_source(spark, work, args.rate, args.seconds)}
+
+    result = run_bench("floor", args.out, both)
     d, b = result["delta_latency_s"], result["batch_duration_s"]
     r = result["rate_source"]["delta_latency_s"]
     print(f"bench.latency_floor: {result['records_measured']} records ({args.rate:.0f} flows/s) "

@@ -15,32 +15,27 @@ prints one line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from bench import git_commit, phase_seconds
+from bench import phase_seconds
 from bench.kinesis import _boto3_drain, _client, _drain
 from bench.streamkit import (
     ENDPOINT,
     REGION,
     build_ownership,
     job_config,
-    local_env,
     new_stream,
     percentiles,
     progress_ms,
+    run_bench,
     simulate_fleet,
 )
-from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import start_stream
-from spark_jobs.session import build_session
 from spark_jobs.sim.envelopes import decode
 from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
 
@@ -126,16 +121,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--shards", type=int, default=4)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
-    local_env()
-    measured = git_commit()
-    work = Path(tempfile.mkdtemp(prefix="dredge-bench-stream-"))
-    try:
-        spark = build_session(config.load("conf/local.yaml").spark)
-        result = {**measure(spark, work, args.flows, args.shards), **measured}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    result = run_bench(
+        "stream", args.out, lambda spark, work: measure(spark, work, args.flows, args.shards)
+    )
     job, plain = result["dredge_stream"], result["boto3_drain"]
     print(f"bench.stream: {result['flow_lines']} flows in {result['records']} records, "
           f"{args.shards} shards: streaming job {job['flows_per_s']} flows/s "

@@ -4,17 +4,24 @@ stream, the job's config, and small statistics helpers."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pyspark.sql import SparkSession
 
+from bench import git_commit
 from spark_jobs import config
 from spark_jobs.config import DredgeConfig
+from spark_jobs.session import build_session
 from spark_jobs.sim.envelopes import Envelope, ListSink
 from spark_jobs.sim.kinesis import ensure_stream, kinesis_client
 from spark_jobs.sim.runner import SimConfig, run
@@ -98,3 +105,35 @@ def progress_ms(query: Any) -> dict[str, float]:
     runs = [p["durationMs"] for p in query.recentProgress if p["numInputRows"] > 0]
     keys = ("triggerExecution", "latestOffset", "addBatch", "walCommit", "commitOffsets")
     return {k: float(np.median([r.get(k, 0) for r in runs])) for k in keys} if runs else {}
+
+
+def load_args(
+    prog: str, doc: str | None, results: Path, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """``--rate``, ``--seconds``, ``--shards``, ``--out``: the options of the benches that put
+    a steady load into a stream while the query runs."""
+    p = argparse.ArgumentParser(prog=prog, description=doc)
+    p.add_argument("--rate", type=float, default=300.0, help="flow lines per second")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--out", default=str(results))
+    return p.parse_args(argv)
+
+
+def run_bench(
+    name: str, out: str, measure: Callable[[SparkSession, Path], dict[str, Any]]
+) -> dict[str, Any]:
+    """What every streaming bench's ``main`` does around its ``measure``: the local services'
+    settings, the measured commit, a scratch folder (removed afterwards), the job's own
+    SparkSession; the figures are written to ``out`` as JSON and returned."""
+    local_env()
+    measured = git_commit()
+    work = Path(tempfile.mkdtemp(prefix=f"dredge-bench-{name}-"))
+    try:
+        spark = build_session(config.load("conf/local.yaml").spark)
+        result = {**measure(spark, work), **measured}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    return result

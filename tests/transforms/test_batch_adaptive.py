@@ -59,26 +59,19 @@ def test_a_small_batch_runs_without_aqe_and_puts_it_back(
     assert counts == 4  # two flows per batch, written as with AQE on
 
 
-def test_a_large_batch_keeps_the_session_setting(
-    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
+@pytest.mark.parametrize(
+    ("small_lines", "metric"),
+    [(2, {"adaptive": True}), (0, {})],  # 3 lines: a large batch; 0: the switch is off
+)
+def test_a_large_batch_or_a_zero_limit_keeps_the_session_setting(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on, small_lines, metric
 ) -> None:
     writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, small_batch_lines=2))  # 3 lines: large
+    writer = replace(writer, targets=replace(t, small_batch_lines=small_lines))
     seen = _spy(monkeypatch, spark)
     writer(lines, 0)
     assert seen == {"stage": ["true"], "enriched": ["true"]}
-    assert writer.metrics[0]["adaptive"] is True
-
-
-def test_zero_leaves_aqe_alone(
-    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
-) -> None:
-    writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, small_batch_lines=0))
-    seen = _spy(monkeypatch, spark)
-    writer(lines, 0)
-    assert seen == {"stage": ["true"], "enriched": ["true"]}
-    assert "adaptive" not in writer.metrics[0]
+    assert {k: v for k, v in writer.metrics[0].items() if k == "adaptive"} == metric
 
 
 def test_a_failed_batch_puts_aqe_back(
