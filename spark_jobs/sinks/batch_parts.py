@@ -121,7 +121,9 @@ class AdaptiveSwitch:
     each cached input and each exchange becomes a job of its own, and broadcasts over a cached
     table are not reused between the two sides of a join (SPARK-58767) - 13 jobs instead of 5
     for the attribution of a 1,000-line batch. A batch's results do not depend on it.
-    ``small_lines`` 0 leaves the session's setting alone.
+    ``small_lines`` 0 leaves the session's setting alone. The batch's session is the query's
+    own clone in classic Spark; under Spark Connect it may be the user's session, which other
+    queries share (``conf/databricks.yaml`` turns the switch off).
     """
 
     def __init__(self, spark: SparkSession, small_lines: int) -> None:

@@ -143,8 +143,10 @@ class FlowBatchWriter:
                 batch_df, plan, first, clock, held, switch
             )
         finally:
-            held.release()
-            switch.restore()
+            try:
+                held.release()
+            finally:
+                switch.restore()
         extra: dict[str, object] = {} if switch.adaptive is None else {"adaptive": switch.adaptive}
         self._report(batch_id, started, counts, published, skipped, quality, clock.phases, extra)
 

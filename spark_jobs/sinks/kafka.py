@@ -99,6 +99,7 @@ def _retry(call: Callable[[], T], attempts: int = 12) -> T:
 # share takes its one out while it runs. ``initTransactions`` costs ~55 ms per producer, and
 # ~0.5 s when the id's previous transaction is still being completed.
 _KEPT: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[Any, Any]] = {}
+KEPT_WAIT_S = 5.0  # how long a kept producer may take to read and commit the marker
 
 
 class _Share:
@@ -119,7 +120,7 @@ class _Share:
         kept = _KEPT.pop(self._key, None)  # this share's alone until it is kept again
         self.fresh = kept is None  # a new producer: not yet through init_transactions
         self.producer, self.consumer = kept if kept is not None else self._clients()
-        self.skipped = self.ended = False
+        self.skipped = self.ended = self.begun = self.dropped = False
 
     def _clients(self) -> tuple[Any, Any]:
         from confluent_kafka import Consumer, Producer
@@ -133,31 +134,46 @@ class _Share:
         return producer, consumer
 
     def open(self) -> None:
-        """Fence a zombie of this id (a new producer), then skip a batch already published or
-        begin one whose first act is the marker commit - it reaches the transaction
-        coordinator at once, so a kept producer that another one with this id has fenced since
-        (another worker, a retried task) fails here, before any message, and is replaced."""
+        """Skip a batch already published under this id, or begin its transaction with the
+        marker commit, which reaches the transaction coordinator at once. A kept producer is
+        tried first, briefly: if another producer with this id has fenced it since (another
+        worker, a retried task) or left a transaction open, the marker read or commit fails
+        before any message, and a new producer takes over - its ``init_transactions`` fences
+        the others and aborts what they left open, then the marker is read again."""
+        from confluent_kafka import KafkaException
+
+        if not self.fresh:
+            try:
+                self._begin(wait=KEPT_WAIT_S)
+                return
+            except KafkaException:
+                self._drop()
+                self.producer, self.consumer = self._clients()
+                self.fresh, self.dropped, self.begun = True, False, False
+        _retry(lambda: self.producer.init_transactions(60))
+        self._begin(wait=30)
+
+    def _begin(self, wait: float) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
+        read = TopicPartition(marker_topic(self.topic), 0)
         if self.fresh:
-            _retry(lambda: self.producer.init_transactions(60))
-        marker = TopicPartition(marker_topic(self.topic), 0)
-        done = _retry(lambda: self.consumer.committed([marker], timeout=30))[0].offset
-        self.skipped = done is not None and done > self.batch_id
+            got = _retry(lambda: self.consumer.committed([read], timeout=wait))[0]
+        else:  # no retries: a marker left unstable by an open transaction ends the try
+            got = self.consumer.committed([read], timeout=wait)[0]
+        if got.error is not None:  # e.g. unstable: never read it as "not published"
+            raise KafkaException(got.error)
+        self.skipped = got.offset > self.batch_id  # no commit yet: a negative offset
         if self.skipped:
             return
         self.producer.begin_transaction()
+        self.begun = True
         marker = TopicPartition(marker_topic(self.topic), 0, self.batch_id + 1)
         group = self.consumer.consumer_group_metadata()
-        try:
+        if self.fresh:
             _retry(lambda: self.producer.send_offsets_to_transaction([marker], group, 60))
-        except KafkaException:
-            if self.fresh:
-                raise
-            self._drop()  # fenced (or the broker lost its state): start over with a new one
-            self.producer, self.consumer = self._clients()
-            self.fresh = True
-            self.open()
+        else:
+            self.producer.send_offsets_to_transaction([marker], group, wait)
 
     def send(self, key: bytes, value: bytes) -> None:
         if self.skipped:
@@ -185,15 +201,24 @@ class _Share:
             self._drop()
 
     def _drop(self) -> None:
-        """Close the clients of a share that ends with a transaction open, or of a fenced
-        producer: nothing it sent can become visible (the next ``init_transactions`` of this
-        id aborts it), so a producer that cannot flush any more is let go."""
+        """Close the clients of a share that ends with a transaction open, or of a producer
+        replaced; abort its transaction first, so the marker and the data partitions it wrote
+        to are stable again at once (not after ``transaction.timeout.ms``) for the retry.
+        Nothing it sent can become visible either way; errors here are not the batch's."""
         from confluent_kafka import KafkaException
 
-        self.consumer.close()
+        if self.dropped:
+            return
+        self.dropped = True
         try:
+            if self.begun:
+                self.producer.abort_transaction(10)
+        except KafkaException:  # fenced or failed for good: its epoch is over anyway
+            pass
+        try:
+            self.consumer.close()
             self.producer.flush(5)
-        except KafkaException:  # fenced or otherwise failed for good
+        except (KafkaException, RuntimeError):
             pass
 
 

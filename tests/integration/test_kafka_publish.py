@@ -194,3 +194,29 @@ def test_a_failed_share_is_not_kept_and_its_retry_publishes_once(
     assert [k for k, _ in _committed(spark, target[0])] == _keys(0, 4)  # nothing of batch 1
     assert _in_process(target, 1, _arrow(4, 6)) == (6, 0)  # the retry: new producers
     assert [k for k, _ in _committed(spark, target[0])] == _keys(0, 10)
+
+
+def test_a_failed_share_aborts_at_once_and_a_stale_kept_producer_gives_way(
+    spark: SparkSession, target: tuple[str, str]
+) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic, app = target
+    assert _in_process(target, 0, _arrow(0, 4)) == (4, 0)
+    elsewhere = {k: kafka._KEPT.pop(k) for k in list(kafka._KEPT) if k[1].startswith(app)}
+    assert len(elsewhere) == 2  # another worker holds the kept producers of both ids
+    with pytest.raises(RuntimeError, match="message of task 7 reached tasks"):
+        _in_process(target, 1, _arrow(4, 6, bad_task=7))  # new producers, then a failure
+    # its transactions were aborted, not left open: the markers are stable again at once
+    reader = Consumer({"bootstrap.servers": KAFKA, "group.id": f"{app}-p0",
+                       "isolation.level": "read_committed", "enable.auto.commit": False})  # fmt: skip
+    try:
+        got = reader.committed([TopicPartition(kafka.marker_topic(topic), 0)], timeout=5)[0]
+    finally:
+        reader.close()
+    assert got.error is None and got.offset == 1  # batch 0's marker; batch 1 not published
+    kafka._KEPT.update(elsewhere)  # the retry lands on the worker with the stale producers
+    assert _in_process(target, 1, _arrow(4, 6)) == (6, 0)  # they give way to new ones
+    stale = {id(producer) for producer, _ in elsewhere.values()}
+    assert stale.isdisjoint({id(_kept(target, 0)), id(_kept(target, 1))})
+    assert [k for k, _ in _committed(spark, topic)] == _keys(0, 10)  # every message once

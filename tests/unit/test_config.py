@@ -13,21 +13,22 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 @pytest.mark.parametrize(
-    ("name", "platform", "kind", "local_checkpoint"),
+    ("name", "platform", "kind", "local_checkpoint", "small_lines"),
     [
-        ("base", "local", "python", False),  # opt-in: a lost executor would fail the batch
-        ("local", "local", "python", True),
+        ("base", "local", "python", False, 50_000),  # opt-in: a lost executor fails the batch
+        ("local", "local", "python", True, 50_000),
         # clusters: an executor lost mid-batch must not fail the batch (a cache is recomputed)
-        ("emr", "emr", "python", False),
-        ("databricks", "databricks", "databricks", False),
+        ("emr", "emr", "python", False, 50_000),
+        # Spark Connect may share the batch's session: AQE left as the session has it
+        ("databricks", "databricks", "databricks", False, 0),
     ],
 )
-def test_shipped_overlays_load(name, platform, kind, local_checkpoint):
+def test_shipped_overlays_load(name, platform, kind, local_checkpoint, small_lines):
     cfg = config.load(CONF / f"{name}.yaml")
     assert cfg.spark.platform == platform
     assert cfg.source.kind == kind
     assert cfg.stream.local_checkpoint is local_checkpoint
-    assert cfg.stream.small_batch_lines == 50_000  # AQE off for batches up to this size
+    assert cfg.stream.small_batch_lines == small_lines  # AQE off for batches up to this size
 
 
 def test_local_overlay_points_at_loopback_and_keeps_base_defaults():
