@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -130,6 +131,27 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
+class RefreshConfig:
+    """``dredge refresh-ownership``: what a run reads and how often. Each key has a flag of
+    the same name (``--ip-ranges`` for ``ip_ranges``) that overrides it for one run."""
+
+    snapshots: tuple[str, ...] = ()  # inventory snapshot files or folders
+    inventory: Literal["aws"] | None = None  # aws: sweep EC2 network interfaces live
+    regions: tuple[str, ...] = ("us-east-1",)
+    accounts: tuple[str, ...] = ()  # empty: the caller's own account, no AssumeRole
+    role_arn_template: str = "arn:aws:iam::{account_id}:role/dredge-inventory-reader"
+    app_tags: tuple[str, ...] = ("app",)
+    cluster_tags: tuple[str, ...] = ("cluster",)
+    endpoint_url: str | None = None
+    max_attempts: int = 5
+    ip_ranges: str | None = None  # AWS ip-ranges.json (service CIDR labels)
+    vpc_cidrs: str | None = None  # a VPC/subnet CIDR file (the sweep reads them live)
+    every: str | None = None  # loop: "30s", "5m", "1h"; null: one run
+    jitter: float = 0.1
+    max_runs: int = 0  # stop a loop after N runs (0: never)
+
+
+@dataclass(frozen=True)
 class DredgeConfig:
     """The whole configuration; one section per component."""
 
@@ -140,6 +162,7 @@ class DredgeConfig:
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
 
 
 def _fail(path: str, msg: str) -> typing.NoReturn:
@@ -233,6 +256,14 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return _merge(_read_yaml(path.parent / str(parent), (*seen, path)), raw)
 
 
+def duration_seconds(text: str) -> float | None:
+    """``'90'``, ``'30s'``, ``'5m'``, ``'1h'`` -> seconds; None unless a positive duration."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        return None
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+
+
 def from_dict(data: Mapping[str, Any]) -> DredgeConfig:
     """Validate a plain mapping into a :class:`DredgeConfig`."""
     cfg = typing.cast(DredgeConfig, _build(DredgeConfig, data))
@@ -255,6 +286,10 @@ def _check(cfg: DredgeConfig) -> None:
         _fail("quality.sample_fraction", "must be between 0 and 1")
     if not 0.0 <= cfg.quality.min_attributed_share <= 1.0:
         _fail("quality.min_attributed_share", "must be between 0 and 1")
+    if not 0.0 <= cfg.refresh.jitter < 1.0:
+        _fail("refresh.jitter", "must be at least 0 and below 1")
+    if cfg.refresh.every is not None and duration_seconds(cfg.refresh.every) is None:
+        _fail("refresh.every", f"bad duration {cfg.refresh.every!r} (e.g. 30s, 5m, 1h)")
     if cfg.source.log_format is not None:
         from spark_jobs.schemas import FormatError, parse_format_string
 

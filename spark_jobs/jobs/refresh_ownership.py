@@ -3,6 +3,8 @@
     dredge refresh-ownership --conf conf/local.yaml [--snapshot PATH ...] [--inventory aws]
         [--ip-ranges FILE] [--vpc-cidrs FILE] [--every 5m]
 
+Every flag but ``--conf``/``--set`` overrides a key of the config's ``refresh`` section.
+
 Snapshots (files, or directories of files) and the live AWS sweep are applied in order of
 ``observed_at``. The CIDR-label table gets the label sources the run read (ip-ranges, VPC file,
 the sweep's VPCs/subnets) plus ``internet``; labels of sources it did not read stay (a run that
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import re
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -57,12 +58,11 @@ from spark_jobs.transforms.ownership import Observation
 
 log = logging.getLogger("dredge.refresh_ownership")
 EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2, 3
-_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
 @dataclass(frozen=True)
 class RefreshOptions:
-    """What one refresh reads (until the lead gives it a config section)."""
+    """What one refresh reads: the ``refresh`` config section with the flags applied."""
 
     snapshots: tuple[str, ...] = ()
     inventory: InventoryConfig | None = None
@@ -75,50 +75,79 @@ class RefreshOptions:
 
 def parse_duration(text: str) -> float:
     """``'90'``, ``'30s'``, ``'5m'``, ``'1h'`` -> seconds (> 0)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if not m or float(m.group(1)) <= 0:
+    seconds = config.duration_seconds(text)
+    if seconds is None:
         raise argparse.ArgumentTypeError(f"bad duration {text!r} (e.g. 30s, 5m, 1h)")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    return seconds
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, RefreshOptions]:
-    """CLI flags -> (namespace with conf/overrides, options)."""
+def _parser() -> argparse.ArgumentParser:
+    """Flags; those left out (None) take the config's ``refresh`` section."""
     p = argparse.ArgumentParser(prog="dredge refresh-ownership", description=__doc__.split("\n")[0])
     p.add_argument("--conf", required=True)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--snapshot", action="append", default=[], metavar="PATH")
-    p.add_argument("--inventory", choices=["aws"])
-    p.add_argument("--regions", type=_csv, default=("us-east-1",))
-    p.add_argument("--accounts", type=_csv, default=())
-    p.add_argument("--role-arn-template", default=InventoryConfig.role_arn_template)
-    p.add_argument("--app-tags", type=_csv, default=InventoryConfig.app_tags)
-    p.add_argument("--cluster-tags", type=_csv, default=InventoryConfig.cluster_tags)
-    p.add_argument("--endpoint-url")
-    p.add_argument("--max-attempts", type=int, default=InventoryConfig.max_attempts)
-    p.add_argument("--ip-ranges")
-    p.add_argument("--vpc-cidrs")
-    p.add_argument("--every", type=parse_duration)
-    p.add_argument("--jitter", type=float, default=0.1)
-    p.add_argument("--max-runs", type=int, default=0, help="stop a loop after N runs (0: never)")
-    args = p.parse_args(list(argv))
-    if not (args.snapshot or args.inventory or args.ip_ranges or args.vpc_cidrs):
-        p.error("nothing to do: give --snapshot, --inventory, --ip-ranges or --vpc-cidrs")
+    p.add_argument("--snapshot", action="append", metavar="PATH", help="refresh.snapshots")
+    p.add_argument("--inventory", choices=["aws"], help="refresh.inventory")
+    p.add_argument("--regions", type=_csv, help="refresh.regions (comma-separated)")
+    p.add_argument("--accounts", type=_csv, help="refresh.accounts (comma-separated)")
+    p.add_argument("--role-arn-template", help="refresh.role_arn_template")
+    p.add_argument("--app-tags", type=_csv, help="refresh.app_tags (comma-separated)")
+    p.add_argument("--cluster-tags", type=_csv, help="refresh.cluster_tags (comma-separated)")
+    p.add_argument("--endpoint-url", help="refresh.endpoint_url")
+    p.add_argument("--max-attempts", type=int, help="refresh.max_attempts")
+    p.add_argument("--ip-ranges", help="refresh.ip_ranges")
+    p.add_argument("--vpc-cidrs", help="refresh.vpc_cidrs")
+    p.add_argument("--every", type=parse_duration, help="refresh.every (e.g. 5m)")
+    p.add_argument("--jitter", type=float, help="refresh.jitter")
+    p.add_argument("--max-runs", type=int, help="refresh.max_runs: stop a loop after N runs")
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line (no config read yet)."""
+    return _parser().parse_args(list(argv))
+
+
+def options_for(args: argparse.Namespace, refresh: config.RefreshConfig) -> RefreshOptions:
+    """The config's ``refresh`` section with every flag given on the command line applied;
+    raises ValueError when the result reads nothing."""
+
+    def pick(flag: Any, configured: Any) -> Any:
+        return configured if flag is None else flag
+
+    snapshots = tuple(pick(args.snapshot, refresh.snapshots))
+    kind = pick(args.inventory, refresh.inventory)
+    ip_ranges, vpc_cidrs = (
+        pick(args.ip_ranges, refresh.ip_ranges),
+        pick(args.vpc_cidrs, refresh.vpc_cidrs),
+    )
+    if not (snapshots or kind or ip_ranges or vpc_cidrs):
+        raise ValueError(
+            "nothing to do: give --snapshot, --inventory, --ip-ranges or --vpc-cidrs "
+            "(or refresh.snapshots / inventory / ip_ranges / vpc_cidrs in the config)"
+        )
     inventory = None
-    if args.inventory == "aws":
+    if kind == "aws":
         inventory = InventoryConfig(
-            regions=args.regions, accounts=args.accounts, role_arn_template=args.role_arn_template,
-            app_tags=args.app_tags, cluster_tags=args.cluster_tags,
-            endpoint_url=args.endpoint_url, max_attempts=args.max_attempts,
-        )  # fmt: skip
-    opts = RefreshOptions(
-        tuple(args.snapshot), inventory, args.ip_ranges, args.vpc_cidrs,
-        args.every, args.jitter, args.max_runs,
+            regions=pick(args.regions, refresh.regions),
+            accounts=pick(args.accounts, refresh.accounts),
+            role_arn_template=pick(args.role_arn_template, refresh.role_arn_template),
+            app_tags=pick(args.app_tags, refresh.app_tags),
+            cluster_tags=pick(args.cluster_tags, refresh.cluster_tags),
+            endpoint_url=pick(args.endpoint_url, refresh.endpoint_url),
+            max_attempts=pick(args.max_attempts, refresh.max_attempts),
+        )
+    every = args.every if args.every is not None else (
+        config.duration_seconds(refresh.every) if refresh.every is not None else None
     )  # fmt: skip
-    return args, opts
+    return RefreshOptions(
+        snapshots, inventory, ip_ranges, vpc_cidrs, every,
+        pick(args.jitter, refresh.jitter), pick(args.max_runs, refresh.max_runs),
+    )  # fmt: skip
 
 
 def _snapshot_groups(paths: Sequence[str], freshness: datetime | None) -> dict[datetime, list[str]]:
@@ -240,11 +269,16 @@ def main(argv: Sequence[str]) -> int:
     """Entry point of ``dredge refresh-ownership``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    args, opts = parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(list(argv))
     overrides: dict[str, Any] = {}
     for item in args.set:
         overrides = config._merge(overrides, config.parse_override(item))
     cfg = config.load(args.conf, overrides)
+    try:
+        opts = options_for(args, cfg.refresh)
+    except ValueError as err:
+        parser.error(str(err))
     spark = build_session(cfg.spark)
     ownership, labels = cfg.paths.resolve("ownership"), cfg.paths.resolve("cidr_labels")
 
