@@ -1,8 +1,11 @@
 """EC2 network interfaces -> ownership observation rows (pure Python, no AWS calls).
 
 Every address an ENI carries becomes one row with the ENI's owner: the primary and secondary
-private IPv4 addresses, the IPv6 addresses, and the public IPv4 addresses associated with any of
-them (Elastic IPs or auto-assigned). The owner's ``kind`` and ``resource_id`` come from the
+private IPv4 addresses, the IPv6 addresses, the public IPv4 addresses associated with any of
+them (Elastic IPs or auto-assigned), and every address of the IPv4 prefixes delegated to it
+(``Ipv4Prefixes``: /28s that EKS's VPC CNI hands to pods in prefix mode, as it hands out
+secondary addresses otherwise - the same owner either way). Delegated IPv6 prefixes (/80,
+2^48 addresses) are not expanded: their addresses fall back to the CIDR labels. The owner's ``kind`` and ``resource_id`` come from the
 interface type, description and requester; ``app`` / ``cluster`` from configurable tags, else
 from an Auto Scaling group, load balancer or ECS service name in Netflix's
 ``app-stack-detail-vNNN`` convention (``api-prod-v042`` -> app ``api``, cluster ``api-prod``).
@@ -10,11 +13,14 @@ from an Auto Scaling group, load balancer or ECS service name in Netflix's
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 ASG_TAG = "aws:autoscaling:groupName"
+# EC2 delegates IPv4 prefixes as /28; a larger one (never seen) is not expanded address by address
+MIN_PREFIX_LEN = 24
 ECS_SERVICE_TAGS = ("aws:ecs:serviceName", "ecs:serviceName")
 # '-v' + digits at the end: the push (version) of a Netflix cluster name
 _PUSH_RE = re.compile(r"-v\d{3,}$")
@@ -92,7 +98,8 @@ def owner_of(
 
 
 def addresses_of(eni: Mapping[str, Any]) -> Iterator[str]:
-    """Every address of an ENI: private (primary first), their public ones, IPv6."""
+    """Every address of an ENI: private (primary first), their public ones, IPv6, then the
+    addresses of its delegated IPv4 prefixes."""
     seen: set[str] = set()
     public = (eni.get("Association") or {}).get("PublicIp")
     candidates = [eni.get("PrivateIpAddress"), public]
@@ -102,10 +109,24 @@ def addresses_of(eni: Mapping[str, Any]) -> Iterator[str]:
             (item.get("Association") or {}).get("PublicIp"),
         ]
     candidates += [a.get("Ipv6Address") for a in eni.get("Ipv6Addresses") or ()]
+    for item in eni.get("Ipv4Prefixes") or ():
+        candidates += _prefix_addresses(item.get("Ipv4Prefix"))
     for addr in candidates:
         if addr and addr not in seen:
             seen.add(addr)
             yield addr
+
+
+def _prefix_addresses(prefix: str | None) -> list[str]:
+    """All addresses of a delegated IPv4 prefix (pods may hold any of them); none for a
+    malformed one or one wider than ``/MIN_PREFIX_LEN``."""
+    try:
+        net = ipaddress.IPv4Network(prefix or "", strict=False)
+    except ValueError:
+        return []
+    if net.prefixlen < MIN_PREFIX_LEN:
+        return []
+    return [str(a) for a in net]
 
 
 def eni_rows(

@@ -101,6 +101,27 @@ def test_eni_rows_all_addresses_and_tag_precedence() -> None:
     assert rows[0]["source"] == "aws:ec2"
 
 
+def test_delegated_ipv4_prefixes_are_the_enis_addresses_ipv6_prefixes_are_not() -> None:
+    eni = _eni(
+        Attachment={"InstanceId": "i-8"},
+        PrivateIpAddress="10.0.0.5",
+        PrivateIpAddresses=[{"PrivateIpAddress": "10.0.0.5", "Primary": True}],
+        Ipv4Prefixes=[
+            {"Ipv4Prefix": "10.0.1.16/28"},  # EKS prefix mode: pods take these
+            {"Ipv4Prefix": "10.9.0.0/16"},  # wider than any EC2 delegates: not expanded
+            {"Ipv4Prefix": "not-a-prefix"},
+            {},
+        ],
+        Ipv6Prefixes=[{"Ipv6Prefix": "2001:db8:1:2:3::/80"}],
+    )
+    got = list(addresses_of(eni))
+    assert got == ["10.0.0.5", *[f"10.0.1.{i}" for i in range(16, 32)]]
+    rows = eni_rows(eni, "111", "us-east-1", {"i-8": {"app": "pods"}})
+    assert {(r["ip"], r["app"], r["resource_id"]) for r in rows} == {
+        (ip, "pods", "i-8") for ip in got
+    }
+
+
 def test_ip_ranges_one_label_per_prefix_most_specific_service() -> None:
     doc = {
         "prefixes": [
