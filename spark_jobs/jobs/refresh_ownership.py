@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ip-ranges", help="refresh.ip_ranges")
     p.add_argument("--vpc-cidrs", help="refresh.vpc_cidrs")
     p.add_argument("--every", type=parse_duration, help="refresh.every (e.g. 5m)")
+    p.add_argument("--once", action="store_true", help="one run, whatever refresh.every says")
     p.add_argument("--jitter", type=float, help="refresh.jitter")
     p.add_argument("--max-runs", type=int, help="refresh.max_runs: stop a loop after N runs")
     return p
@@ -144,9 +145,14 @@ def options_for(args: argparse.Namespace, refresh: config.RefreshConfig) -> Refr
     every = args.every if args.every is not None else (
         config.duration_seconds(refresh.every) if refresh.every is not None else None
     )  # fmt: skip
+    jitter, max_runs = pick(args.jitter, refresh.jitter), pick(args.max_runs, refresh.max_runs)
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError(f"jitter must be at least 0 and below 1, got {jitter}")
+    if max_runs < 0 or (inventory is not None and inventory.max_attempts < 1):
+        raise ValueError("max runs must be >= 0 and max attempts >= 1")
     return RefreshOptions(
-        snapshots, inventory, ip_ranges, vpc_cidrs, every,
-        pick(args.jitter, refresh.jitter), pick(args.max_runs, refresh.max_runs),
+        snapshots, inventory, ip_ranges, vpc_cidrs, None if args.once else every,
+        jitter, max_runs,
     )  # fmt: skip
 
 
@@ -274,10 +280,10 @@ def main(argv: Sequence[str]) -> int:
     overrides: dict[str, Any] = {}
     for item in args.set:
         overrides = config._merge(overrides, config.parse_override(item))
-    cfg = config.load(args.conf, overrides)
-    try:
+    try:  # a bad config or flag value is a usage error: exit 2, like a bad flag
+        cfg = config.load(args.conf, overrides)
         opts = options_for(args, cfg.refresh)
-    except ValueError as err:
+    except ValueError as err:  # ConfigError included
         parser.error(str(err))
     spark = build_session(cfg.spark)
     ownership, labels = cfg.paths.resolve("ownership"), cfg.paths.resolve("cidr_labels")

@@ -5,10 +5,11 @@ private IPv4 addresses, the IPv6 addresses, the public IPv4 addresses associated
 them (Elastic IPs or auto-assigned), and every address of the IPv4 prefixes delegated to it
 (``Ipv4Prefixes``: /28s that EKS's VPC CNI hands to pods in prefix mode, as it hands out
 secondary addresses otherwise - the same owner either way). Delegated IPv6 prefixes (/80,
-2^48 addresses) are not expanded: their addresses fall back to the CIDR labels. The owner's ``kind`` and ``resource_id`` come from the
-interface type, description and requester; ``app`` / ``cluster`` from configurable tags, else
-from an Auto Scaling group, load balancer or ECS service name in Netflix's
-``app-stack-detail-vNNN`` convention (``api-prod-v042`` -> app ``api``, cluster ``api-prod``).
+2^48 addresses) are not expanded: their addresses fall back to the CIDR labels. The owner's
+``kind`` and ``resource_id`` come from the interface type, description and requester;
+``app`` / ``cluster`` from configurable tags, else from an Auto Scaling group, load balancer
+or ECS service name in Netflix's ``app-stack-detail-vNNN`` convention (``api-prod-v042`` ->
+app ``api``, cluster ``api-prod``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 ASG_TAG = "aws:autoscaling:groupName"
-# EC2 delegates IPv4 prefixes as /28; a larger one (never seen) is not expanded address by address
-MIN_PREFIX_LEN = 24
+# EC2 delegates IPv4 prefixes as /28; anything wider is not an EC2 delegation: not expanded
+MIN_PREFIX_LEN = 28
 ECS_SERVICE_TAGS = ("aws:ecs:serviceName", "ecs:serviceName")
 # '-v' + digits at the end: the push (version) of a Netflix cluster name
 _PUSH_RE = re.compile(r"-v\d{3,}$")
@@ -119,9 +120,10 @@ def addresses_of(eni: Mapping[str, Any]) -> Iterator[str]:
 
 def _prefix_addresses(prefix: str | None) -> list[str]:
     """All addresses of a delegated IPv4 prefix (pods may hold any of them); none for a
-    malformed one or one wider than ``/MIN_PREFIX_LEN``."""
+    malformed one, one with host bits set (never widened to its network: that would claim
+    addresses the ENI may not hold) or one wider than ``/MIN_PREFIX_LEN``."""
     try:
-        net = ipaddress.IPv4Network(prefix or "", strict=False)
+        net = ipaddress.IPv4Network(prefix or "", strict=True)
     except ValueError:
         return []
     if net.prefixlen < MIN_PREFIX_LEN:

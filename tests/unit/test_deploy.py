@@ -220,7 +220,9 @@ def _parse_deployed(args: list[str]) -> None:
     if command == "stream":
         enrich_flows._parser("dredge stream").parse_args(rest)
     elif command == "refresh-ownership":
-        refresh_ownership.parse_args(rest)
+        from spark_jobs.config import RefreshConfig  # the deployed line alone must read something
+
+        refresh_ownership.options_for(refresh_ownership.parse_args(rest), RefreshConfig())
     elif command == "dq":
         dq._parser().parse_args(rest)
     else:

@@ -109,6 +109,7 @@ def test_delegated_ipv4_prefixes_are_the_enis_addresses_ipv6_prefixes_are_not() 
         Ipv4Prefixes=[
             {"Ipv4Prefix": "10.0.1.16/28"},  # EKS prefix mode: pods take these
             {"Ipv4Prefix": "10.9.0.0/16"},  # wider than any EC2 delegates: not expanded
+            {"Ipv4Prefix": "10.0.2.17/28"},  # host bits set: never widened to 10.0.2.16/28
             {"Ipv4Prefix": "not-a-prefix"},
             {},
         ],

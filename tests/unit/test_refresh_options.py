@@ -72,3 +72,24 @@ def test_config_defaults_are_the_inventory_readers_own() -> None:
     for name in ("regions", "accounts", "role_arn_template", "app_tags", "cluster_tags",
                  "endpoint_url", "max_attempts"):  # fmt: skip
         assert getattr(refresh, name) == getattr(inventory, name), name
+
+
+def test_once_overrides_a_configured_loop_and_flag_values_are_checked() -> None:
+    cfg = _cfg(inventory="aws", every="5m")
+    assert options_for(parse_args(["--conf", "c.yaml"]), cfg.refresh).every_seconds == 300.0
+    once = options_for(parse_args(["--conf", "c.yaml", "--once"]), cfg.refresh)
+    assert once.every_seconds is None and once.inventory is not None
+    for bad in (["--jitter", "1.5"], ["--max-runs", "-1"], ["--max-attempts", "0"]):
+        with pytest.raises(ValueError, match="must be"):
+            options_for(parse_args(["--conf", "c.yaml", *bad]), cfg.refresh)
+
+
+def test_a_bad_config_value_is_a_usage_error(tmp_path, capsys) -> None:
+    from spark_jobs.jobs.refresh_ownership import main
+
+    conf = tmp_path / "c.yaml"
+    conf.write_text("refresh:\n  every: soon\n  inventory: aws\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["--conf", str(conf)])
+    assert exited.value.code == 2  # not 1, which means a partial failure
+    assert "refresh.every: bad duration" in capsys.readouterr().err
