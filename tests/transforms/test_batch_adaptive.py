@@ -11,17 +11,21 @@ from batch_writer_kit import writer_and_lines
 from pyspark.sql import SparkSession
 
 from spark_jobs.sinks import flow_batch
-from spark_jobs.sinks.batch_parts import AQE, AdaptiveSwitch
+from spark_jobs.sinks.batch_parts import AQE, SHUFFLE_PARTITIONS, AdaptiveSwitch
 
 
 @pytest.fixture
 def aqe_on(spark: SparkSession):
-    before = spark.conf.get(AQE)
+    """The job's settings as a session might have them: AQE on, 5 shuffle partitions (the
+    test session has 2, the small-batch value)."""
+    before = {key: spark.conf.get(key) for key in (AQE, SHUFFLE_PARTITIONS)}
     spark.conf.set(AQE, "true")
+    spark.conf.set(SHUFFLE_PARTITIONS, "5")
     try:
         yield
     finally:
-        spark.conf.set(AQE, before)
+        for key, value in before.items():
+            spark.conf.set(key, value)
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, spark: SparkSession) -> dict[str, list[str]]:
@@ -35,6 +39,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch, spark: SparkSession) -> dict[str, list
 
     def enriched_spy(df):
         seen["enriched"].append(spark.conf.get(AQE))
+        seen.setdefault("partitions", []).append(spark.conf.get(SHUFFLE_PARTITIONS))
         return enriched(df)
 
     monkeypatch.setattr(flow_batch, "stage_counts", stage_spy)
@@ -52,8 +57,10 @@ def test_a_small_batch_runs_without_aqe_and_puts_it_back(
     writer(lines, 1)
     # batch 0: size unknown during its stage (session setting), then small; batch 1 is
     # sized by batch 0 from the start
-    assert seen == {"stage": ["true", "false"], "enriched": ["false", "false"]}
+    assert seen == {"stage": ["true", "false"], "enriched": ["false", "false"],
+                    "partitions": ["2", "2"]}  # fmt: skip
     assert spark.conf.get(AQE) == "true"  # put back after each batch
+    assert spark.conf.get(SHUFFLE_PARTITIONS) == "5"
     assert [m["adaptive"] for m in writer.metrics] == [False, False]
     counts = spark.read.format("delta").load(t.enriched).count()
     assert counts == 4  # two flows per batch, written as with AQE on
@@ -70,7 +77,7 @@ def test_a_large_batch_or_a_zero_limit_keeps_the_session_setting(
     writer = replace(writer, targets=replace(t, small_batch_lines=small_lines))
     seen = _spy(monkeypatch, spark)
     writer(lines, 0)
-    assert seen == {"stage": ["true"], "enriched": ["true"]}
+    assert seen == {"stage": ["true"], "enriched": ["true"], "partitions": ["5"]}
     assert {k: v for k, v in writer.metrics[0].items() if k == "adaptive"} == metric
 
 
@@ -87,7 +94,7 @@ def test_a_failed_batch_puts_aqe_back(
     monkeypatch.setattr(flow_batch, "enriched_counts", broken)
     with pytest.raises(RuntimeError, match="attribution failed"):
         writer(lines, 0)
-    assert spark.conf.get(AQE) == "true"
+    assert spark.conf.get(AQE) == "true" and spark.conf.get(SHUFFLE_PARTITIONS) == "5"
 
 
 def test_switch_follows_the_size_and_leaves_an_unknown_size_alone(spark) -> None:
