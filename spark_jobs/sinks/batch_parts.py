@@ -46,6 +46,13 @@ class Held:
         self.checkpoints.append(checkpoint)
         return checkpoint
 
+    def replan(self, cached: DataFrame) -> DataFrame:
+        """``cached`` (held, not yet computed) cached anew: ``persist`` plans a frame at once,
+        under the settings in force, and the same plan cached again would reuse that plan."""
+        cached.unpersist()
+        self.caches.remove(cached)
+        return self.cache(cached)
+
     def release(self) -> None:
         for df in self.caches:
             df.unpersist()
@@ -136,12 +143,13 @@ class AdaptiveSwitch:
         keys = (AQE, SHUFFLE_PARTITIONS) if small_lines > 0 else ()
         self.initial = {key: spark.conf.get(key, None) for key in keys}
         self.adaptive: bool | None = None  # as last set; None: never touched
+        self.small = False  # whether a small batch's settings are in force
 
     def size(self, lines: int | None) -> None:
         """Set AQE for a batch of ``lines`` parsed lines (None: not known, leave it)."""
         if self.small_lines <= 0 or lines is None:
             return
-        small = lines <= self.small_lines
+        small = self.small = lines <= self.small_lines
         if small:
             self.spark.conf.set(AQE, "false")
             self.spark.conf.set(SHUFFLE_PARTITIONS, str(SMALL_SHUFFLE_PARTITIONS))
@@ -152,6 +160,7 @@ class AdaptiveSwitch:
     def restore(self) -> None:
         if self.adaptive is not None:
             self._put_back()
+            self.small = False
 
     def _put_back(self) -> None:
         for key, value in self.initial.items():

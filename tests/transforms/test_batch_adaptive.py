@@ -11,7 +11,7 @@ from batch_writer_kit import writer_and_lines
 from pyspark.sql import SparkSession
 
 from spark_jobs.sinks import flow_batch
-from spark_jobs.sinks.batch_parts import AQE, SHUFFLE_PARTITIONS, AdaptiveSwitch
+from spark_jobs.sinks.batch_parts import AQE, SHUFFLE_PARTITIONS, AdaptiveSwitch, Held
 
 
 @pytest.fixture
@@ -29,9 +29,12 @@ def aqe_on(spark: SparkSession):
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, spark: SparkSession) -> dict[str, list[str]]:
-    """What AQE was set to while each batch's stage counts and enriched counts ran."""
-    seen: dict[str, list[str]] = {"stage": [], "enriched": []}
-    stage, enriched = flow_batch.stage_counts, flow_batch.enriched_counts
+    """What AQE was set to while each batch's stage counts and enriched counts ran, and
+    whether the cached attributed rows were planned adaptively (``plan``) - the plan is made
+    by ``persist`` in the stage, under the previous batch's size - and how often a batch
+    planned them again (``replans``)."""
+    seen: dict[str, list[str]] = {"stage": [], "enriched": [], "plan": [], "replans": []}
+    stage, enriched, replan = flow_batch.stage_counts, flow_batch.enriched_counts, Held.replan
 
     def stage_spy(*inputs):
         seen["stage"].append(spark.conf.get(AQE))
@@ -40,10 +43,17 @@ def _spy(monkeypatch: pytest.MonkeyPatch, spark: SparkSession) -> dict[str, list
     def enriched_spy(df):
         seen["enriched"].append(spark.conf.get(AQE))
         seen.setdefault("partitions", []).append(spark.conf.get(SHUFFLE_PARTITIONS))
+        cached = df._jdf.queryExecution().executedPlan().toString()  # with the cached plan
+        seen["plan"].append("adaptive" if "AdaptiveSparkPlan" in cached else "fixed")
         return enriched(df)
+
+    def replan_spy(self, df):
+        seen["replans"].append(spark.conf.get(AQE))
+        return replan(self, df)
 
     monkeypatch.setattr(flow_batch, "stage_counts", stage_spy)
     monkeypatch.setattr(flow_batch, "enriched_counts", enriched_spy)
+    monkeypatch.setattr(Held, "replan", replan_spy)
     return seen
 
 
@@ -55,10 +65,12 @@ def test_a_small_batch_runs_without_aqe_and_puts_it_back(
     seen = _spy(monkeypatch, spark)
     writer(lines, 0)
     writer(lines, 1)
-    # batch 0: size unknown during its stage (session setting), then small; batch 1 is
-    # sized by batch 0 from the start
+    # batch 0: size unknown during its stage (session setting, so its attribution is planned
+    # adaptively, then planned again once it is known small); batch 1 is sized by batch 0
+    # from the start and planned once
     assert seen == {"stage": ["true", "false"], "enriched": ["false", "false"],
-                    "partitions": ["2", "2"]}  # fmt: skip
+                    "partitions": ["2", "2"], "plan": ["fixed", "fixed"],
+                    "replans": ["false"]}  # fmt: skip
     assert spark.conf.get(AQE) == "true"  # put back after each batch
     assert spark.conf.get(SHUFFLE_PARTITIONS) == "5"
     assert [m["adaptive"] for m in writer.metrics] == [False, False]
@@ -77,7 +89,8 @@ def test_a_large_batch_or_a_zero_limit_keeps_the_session_setting(
     writer = replace(writer, targets=replace(t, small_batch_lines=small_lines))
     seen = _spy(monkeypatch, spark)
     writer(lines, 0)
-    assert seen == {"stage": ["true"], "enriched": ["true"], "partitions": ["5"]}
+    assert seen == {"stage": ["true"], "enriched": ["true"], "partitions": ["5"],
+                    "plan": ["adaptive"], "replans": []}  # fmt: skip
     assert {k: v for k, v in writer.metrics[0].items() if k == "adaptive"} == metric
 
 
