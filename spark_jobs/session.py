@@ -31,6 +31,11 @@ COMMON_CONF = {
     # Enriched rows are ~100 columns wide: past the default of 100 fields Spark stops fusing
     # the attribution joins into generated code (measured ~40% more CPU for attribution).
     "spark.sql.codegen.maxFields": "1000",
+    # Compiled code is cached by its source, 100 classes by default: a micro-batch of the
+    # enrichment job (decode, parse, attribution, sinks, Delta's own queries) generates ~80,
+    # so each batch evicted the last one's and compiled them all again (~0.4-0.8 s of
+    # compilation per latency-bench batch; 2 compilations per batch with this setting).
+    "spark.sql.codegen.cache.maxEntries": "2000",
     # PySpark records the Python call site of every DataFrame/Column call for error messages:
     # several extra JVM round trips per call (py4j calls while building the attribution plan:
     # 7,967 -> 2,597; build time ~1.2 -> ~0.9 s). Errors still name the failing expression.

@@ -210,8 +210,12 @@ def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, C
 
 def _expired(status: Column, now: datetime, max_wait_minutes: int) -> Column:
     """``status``, with a side pending past ``max_wait_minutes`` (by ``arrival_time``) turned
-    unattributed."""
-    deadline = utc_lit(now) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
+    unattributed. ``now`` counts in whole minutes (the seconds are dropped): a timestamp
+    literal is written into the generated code, so a ``now`` that changed every micro-batch
+    made Spark compile the attribution's code anew every batch (~2 x 40 ms each); a side is
+    given up less than a minute later than ``max_wait_minutes`` at most."""
+    minute = now.replace(second=0, microsecond=0)
+    deadline = utc_lit(minute) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
     expired = (F.col("arrival_time") < deadline) & (status == PENDING)
     return F.when(expired, F.lit(UNATTRIBUTED)).otherwise(status)
 

@@ -252,6 +252,9 @@ def test_expired_pending_becomes_unattributed(enriched):
     assert row_expired.is_pending is False and row_expired.src_app is None
     # final rows are untouched
     assert expired.where("name = 'old_owner'").first().src_app == "api"
+    # the clock counts in whole minutes: 43:30 is still minute 43, not past 33 + 10
+    late = with_expired_pending(enriched, now=t(43.5), max_wait_minutes=10)
+    assert late.where("name = 'pending'").first().src_attribution_status == "pending"
 
 
 def test_expiry_inside_the_attribution_equals_expiring_afterwards(spark, enriched):
