@@ -21,4 +21,5 @@ def test_pipeline_bench_tiny(tmp_path, capsys):
     assert [r["ownership_intervals"] for r in result["dredge_backfill"]] == [500, 1000]
     assert all(r["flows_per_s"] > 0 for r in result["dredge_backfill"])
     assert result["plain_split_to_parquet"]["flows_per_s"] > 0
+    assert 1 <= result["warm_up"]["files"] < result["warm_up"]["of_files"]
     assert "bench.pipeline:" in capsys.readouterr().out
