@@ -150,6 +150,23 @@ class RefreshConfig:
     jitter: float = 0.1
     max_runs: int = 0  # stop a loop after N runs (0: never)
 
+    @property
+    def every_seconds(self) -> float | None:
+        """``every`` in seconds (None: one run)."""
+        return None if self.every is None else duration_seconds(self.every)
+
+
+def refresh_problem(jitter: float, max_runs: int, max_attempts: int) -> str | None:
+    """What is wrong with these refresh settings (None: nothing): one rule for the config's
+    ``refresh`` section and for the same settings given as flags."""
+    if not 0.0 <= jitter < 1.0:
+        return f"jitter must be at least 0 and below 1, got {jitter}"
+    if max_runs < 0:
+        return f"max runs must be >= 0, got {max_runs}"
+    if max_attempts < 1:
+        return f"max attempts must be >= 1, got {max_attempts}"
+    return None
+
 
 @dataclass(frozen=True)
 class DredgeConfig:
@@ -286,8 +303,10 @@ def _check(cfg: DredgeConfig) -> None:
         _fail("quality.sample_fraction", "must be between 0 and 1")
     if not 0.0 <= cfg.quality.min_attributed_share <= 1.0:
         _fail("quality.min_attributed_share", "must be between 0 and 1")
-    if not 0.0 <= cfg.refresh.jitter < 1.0:
-        _fail("refresh.jitter", "must be at least 0 and below 1")
+    r = cfg.refresh
+    problem = refresh_problem(r.jitter, r.max_runs, r.max_attempts)
+    if problem:
+        _fail("refresh", problem)
     if cfg.refresh.every is not None and duration_seconds(cfg.refresh.every) is None:
         _fail("refresh.every", f"bad duration {cfg.refresh.every!r} (e.g. 30s, 5m, 1h)")
     if cfg.source.log_format is not None:

@@ -142,14 +142,12 @@ def options_for(args: argparse.Namespace, refresh: config.RefreshConfig) -> Refr
             endpoint_url=pick(args.endpoint_url, refresh.endpoint_url),
             max_attempts=pick(args.max_attempts, refresh.max_attempts),
         )
-    every = args.every if args.every is not None else (
-        config.duration_seconds(refresh.every) if refresh.every is not None else None
-    )  # fmt: skip
+    every = pick(args.every, refresh.every_seconds)
     jitter, max_runs = pick(args.jitter, refresh.jitter), pick(args.max_runs, refresh.max_runs)
-    if not 0.0 <= jitter < 1.0:
-        raise ValueError(f"jitter must be at least 0 and below 1, got {jitter}")
-    if max_runs < 0 or (inventory is not None and inventory.max_attempts < 1):
-        raise ValueError("max runs must be >= 0 and max attempts >= 1")
+    attempts = inventory.max_attempts if inventory is not None else refresh.max_attempts
+    problem = config.refresh_problem(jitter, max_runs, attempts)
+    if problem:
+        raise ValueError(problem)
     return RefreshOptions(
         snapshots, inventory, ip_ranges, vpc_cidrs, None if args.once else every,
         jitter, max_runs,

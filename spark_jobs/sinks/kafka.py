@@ -157,10 +157,7 @@ class _Share:
         from confluent_kafka import KafkaException, TopicPartition
 
         read = TopicPartition(marker_topic(self.topic), 0)
-        if self.fresh:
-            got = _retry(lambda: self.consumer.committed([read], timeout=wait))[0]
-        else:  # no retries: a marker left unstable by an open transaction ends the try
-            got = self.consumer.committed([read], timeout=wait)[0]
+        got = self._call(lambda: self.consumer.committed([read], timeout=wait))[0]
         if got.error is not None:  # e.g. unstable: never read it as "not published"
             raise KafkaException(got.error)
         self.skipped = got.offset > self.batch_id  # no commit yet: a negative offset
@@ -170,10 +167,14 @@ class _Share:
         self.begun = True
         marker = TopicPartition(marker_topic(self.topic), 0, self.batch_id + 1)
         group = self.consumer.consumer_group_metadata()
-        if self.fresh:
-            _retry(lambda: self.producer.send_offsets_to_transaction([marker], group, 60))
-        else:
-            self.producer.send_offsets_to_transaction([marker], group, wait)
+        sent_wait = 60 if self.fresh else wait
+        self._call(lambda: self.producer.send_offsets_to_transaction([marker], group, sent_wait))
+
+    def _call(self, call: Callable[[], T]) -> T:
+        """A new producer's coordinator call retries what a (re)loading coordinator refuses;
+        a kept producer's is tried once: a marker left unstable by an open transaction, or a
+        fence, ends the try (see :meth:`open`)."""
+        return _retry(call) if self.fresh else call()
 
     def send(self, key: bytes, value: bytes) -> None:
         if self.skipped:

@@ -55,7 +55,8 @@ def test_without_a_source_anywhere_there_is_nothing_to_do() -> None:
     [
         ({"every": "soon"}, "refresh.every: bad duration"),
         ({"every": "0s"}, "refresh.every: bad duration"),
-        ({"jitter": 1.5}, "refresh.jitter: must be at least 0 and below 1"),
+        ({"jitter": 1.5}, "refresh: jitter must be at least 0 and below 1"),
+        ({"max_attempts": 0}, "refresh: max attempts must be >= 1"),
         ({"inventory": "gcp"}, "refresh.inventory: expected one of"),
         ({"max_runs": -1}, "refresh.max_runs: expected a non-negative int"),
     ],
