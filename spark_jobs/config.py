@@ -156,15 +156,15 @@ class RefreshConfig:
         return None if self.every is None else duration_seconds(self.every)
 
 
-def refresh_problem(jitter: float, max_runs: int, max_attempts: int) -> str | None:
-    """What is wrong with these refresh settings (None: nothing): one rule for the config's
-    ``refresh`` section and for the same settings given as flags."""
+def refresh_problem(jitter: float, max_runs: int, max_attempts: int) -> tuple[str, str] | None:
+    """What is wrong with these refresh settings, as (key, message); None: nothing. One rule
+    for the config's ``refresh`` section and for the same settings given as flags."""
     if not 0.0 <= jitter < 1.0:
-        return f"jitter must be at least 0 and below 1, got {jitter}"
+        return "jitter", f"must be at least 0 and below 1, got {jitter}"
     if max_runs < 0:
-        return f"max runs must be >= 0, got {max_runs}"
+        return "max_runs", f"must be >= 0, got {max_runs}"
     if max_attempts < 1:
-        return f"max attempts must be >= 1, got {max_attempts}"
+        return "max_attempts", f"must be >= 1, got {max_attempts}"
     return None
 
 
@@ -306,7 +306,7 @@ def _check(cfg: DredgeConfig) -> None:
     r = cfg.refresh
     problem = refresh_problem(r.jitter, r.max_runs, r.max_attempts)
     if problem:
-        _fail("refresh", problem)
+        _fail(f"refresh.{problem[0]}", problem[1])
     if cfg.refresh.every is not None and duration_seconds(cfg.refresh.every) is None:
         _fail("refresh.every", f"bad duration {cfg.refresh.every!r} (e.g. 30s, 5m, 1h)")
     if cfg.source.log_format is not None:

@@ -23,6 +23,16 @@ DELTA_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
+# Static settings: read once, when the JVM's Spark starts. Where the session exists before
+# the job's code runs (Databricks), the cluster must set them (the bundle's spark_conf).
+STATIC_CONF = {
+    # Compiled code is cached by its source, 100 classes by default: a micro-batch of the
+    # enrichment job (decode, parse, attribution, sinks, Delta's own queries) generates ~80,
+    # so each batch evicted the last one's and compiled them all again (~0.4-0.8 s of
+    # compilation per latency-bench batch; none with this setting, see test_batch_codegen).
+    "spark.sql.codegen.cache.maxEntries": "2000",
+}
+
 COMMON_CONF = {
     # Flow-log times are epoch seconds; everything is kept and shown in UTC.
     "spark.sql.session.timeZone": "UTC",
@@ -31,11 +41,6 @@ COMMON_CONF = {
     # Enriched rows are ~100 columns wide: past the default of 100 fields Spark stops fusing
     # the attribution joins into generated code (measured ~40% more CPU for attribution).
     "spark.sql.codegen.maxFields": "1000",
-    # Compiled code is cached by its source, 100 classes by default: a micro-batch of the
-    # enrichment job (decode, parse, attribution, sinks, Delta's own queries) generates ~80,
-    # so each batch evicted the last one's and compiled them all again (~0.4-0.8 s of
-    # compilation per latency-bench batch; 2 compilations per batch with this setting).
-    "spark.sql.codegen.cache.maxEntries": "2000",
     # PySpark records the Python call site of every DataFrame/Column call for error messages:
     # several extra JVM round trips per call (py4j calls while building the attribution plan:
     # 7,967 -> 2,597; build time ~1.2 -> ~0.9 s). Errors still name the failing expression.
@@ -89,7 +94,7 @@ def local_jars(configured: str) -> list[str]:
 
 def session_conf(cfg: SparkConfig) -> dict[str, str]:
     """Every Spark setting the factory applies for ``cfg`` (pure; handy for tests)."""
-    conf = dict(COMMON_CONF)
+    conf = {**COMMON_CONF, **STATIC_CONF}
     conf["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
     if cfg.platform == "local":
         conf.update(DELTA_CONF)

@@ -147,7 +147,8 @@ def options_for(args: argparse.Namespace, refresh: config.RefreshConfig) -> Refr
     attempts = inventory.max_attempts if inventory is not None else refresh.max_attempts
     problem = config.refresh_problem(jitter, max_runs, attempts)
     if problem:
-        raise ValueError(problem)
+        key, why = problem
+        raise ValueError(f"--{key.replace('_', '-')} {why}")
     return RefreshOptions(
         snapshots, inventory, ip_ranges, vpc_cidrs, None if args.once else every,
         jitter, max_runs,

@@ -33,6 +33,7 @@ from spark_jobs.sources.ownership import (
 )
 from spark_jobs.transforms.enrich import (
     filter_owners_for,
+    plan_clock,
     with_attribution,
 )
 from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
@@ -124,7 +125,7 @@ class FlowBatchWriter:
                 labels_version=delta.table_version(spark, t.cidr_labels),
                 enriched_version=delta.table_version(spark, t.enriched, missing=-1),
                 quarantine_version=delta.table_version(spark, t.quarantine, missing=-1),
-                now=datetime.now(UTC).isoformat(),
+                now=plan_clock(datetime.now(UTC)).isoformat(),
             )
 
         plan = delta.load_or_create_plan(t.plans, batch_id, make, spark)

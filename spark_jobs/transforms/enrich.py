@@ -210,14 +210,21 @@ def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, C
 
 def _expired(status: Column, now: datetime, max_wait_minutes: int) -> Column:
     """``status``, with a side pending past ``max_wait_minutes`` (by ``arrival_time``) turned
-    unattributed. ``now`` counts in whole minutes (the seconds are dropped): a timestamp
-    literal is written into the generated code, so a ``now`` that changed every micro-batch
-    made Spark compile the attribution's code anew every batch (~2 x 40 ms each); a side is
-    given up less than a minute later than ``max_wait_minutes`` at most."""
-    minute = now.replace(second=0, microsecond=0)
-    deadline = utc_lit(minute) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
+    unattributed. ``now`` is written into the generated code as a literal: the batch writer
+    passes its plan's clock in whole minutes (:func:`plan_clock`), so the code stays the same
+    from batch to batch."""
+    deadline = utc_lit(now) - F.expr(f"INTERVAL {int(max_wait_minutes)} MINUTES")
     expired = (F.col("arrival_time") < deadline) & (status == PENDING)
     return F.when(expired, F.lit(UNATTRIBUTED)).otherwise(status)
+
+
+def plan_clock(now: datetime) -> datetime:
+    """A batch plan's clock: ``now`` in whole minutes. The clock decides pending expiry and
+    becomes a timestamp literal in the attribution's generated code, so a clock that changed
+    every micro-batch made Spark compile that code anew every batch (~2 x 40 ms); a side is
+    given up at most a minute later than ``max_pending_minutes``. A plan keeps its clock, so a
+    replay expires exactly what the first attempt did."""
+    return now.replace(second=0, microsecond=0)
 
 
 def with_attribution(

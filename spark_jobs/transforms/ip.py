@@ -56,8 +56,8 @@ def _ipv4_key(text: Column) -> Column:
 
 def _ipv6_key(text: Column) -> Column:
     """IPv6 text (lower case) -> key, or null. One regex validates; '::' is expanded by
-    string replacement and the eight groups padded - no higher-order functions, so the whole
-    expression stays in generated code."""
+    string replacement and the eight groups padded (no regex per group). :func:`to_ip_key`
+    runs it inside a one-element transform, only for text with a ':'."""
     missing = F.lit(8) - F.regexp_count(text, F.lit("[0-9a-f]+"))
     zeros = F.concat(F.lit(":"), F.repeat(F.lit("0:"), missing))
     expanded = F.btrim(F.replace(text, F.lit("::"), zeros), F.lit(":"))

@@ -78,6 +78,20 @@ def test_a_small_batch_runs_without_aqe_and_puts_it_back(
     assert counts == 4  # two flows per batch, written as with AQE on
 
 
+def test_a_large_batch_after_a_small_one_is_planned_again_adaptively(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
+) -> None:
+    writer, t, lines = writer_and_lines(spark, tmp_path)
+    writer = replace(writer, targets=replace(t, small_batch_lines=4))
+    seen = _spy(monkeypatch, spark)
+    writer(lines, 0)  # 3 lines: small
+    writer(lines.unionByName(lines), 1)  # 6 lines, sized small by batch 0 until counted
+    assert seen["plan"] == ["fixed", "adaptive"]
+    assert seen["replans"] == ["false", "true"]  # batch 0 (unknown size), batch 1 (large)
+    assert seen["enriched"] == ["false", "true"] and seen["partitions"] == ["2", "5"]
+    assert [m["flows_final"] for m in writer.metrics] == [2, 4]
+
+
 @pytest.mark.parametrize(
     ("small_lines", "metric"),
     [(2, {"adaptive": True}), (0, {})],  # 3 lines: a large batch; 0: the switch is off

@@ -1,7 +1,7 @@
 """A micro-batch like the last one compiles no new code: Spark keeps the compiled classes
 (``spark.sql.codegen.cache.maxEntries`` holds a whole batch's worth) and the batch writes no
-value that changes from batch to batch into the generated code (the pending-expiry clock
-counts in whole minutes). A batch with quarantined lines does compile their small projection
+value that changes from batch to batch into the generated code (a batch plan's clock, which
+decides pending expiry, counts in whole minutes). A batch with quarantined lines does compile their small projection
 anew: ``quarantined_at`` is the batch's current time."""
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def test_a_repeated_batch_compiles_no_code(
     # the job's session factory keeps far more than a batch's ~80 classes (default 100)
     assert int(spark.conf.get("spark.sql.codegen.cache.maxEntries")) >= 1000
     monkeypatch.setattr(flow_batch, "datetime", _Clock)
+    monkeypatch.setattr(_Clock, "calls", 0)
     writer, _, lines = writer_and_lines(spark, tmp_path)
     lines = lines.where(~F.col("line").contains(" 99999 "))  # no quarantined line
     writer(lines, 0)

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.transforms.enrich import (
     filter_owners_for,
+    plan_clock,
     with_attribution,
     with_duplicate_view,
     with_expired_pending,
@@ -252,8 +253,9 @@ def test_expired_pending_becomes_unattributed(enriched):
     assert row_expired.is_pending is False and row_expired.src_app is None
     # final rows are untouched
     assert expired.where("name = 'old_owner'").first().src_app == "api"
-    # the clock counts in whole minutes: 43:30 is still minute 43, not past 33 + 10
-    late = with_expired_pending(enriched, now=t(43.5), max_wait_minutes=10)
+    # a batch plan's clock counts in whole minutes: 43:30 is minute 43, not past 33 + 10
+    assert plan_clock(t(43.5)) == t(43)
+    late = with_expired_pending(enriched, now=plan_clock(t(43.5)), max_wait_minutes=10)
     assert late.where("name = 'pending'").first().src_attribution_status == "pending"
 
 

@@ -39,6 +39,9 @@ CASES = [
     ("g::1", None, None),
     ("1:2:3:4:5:6:7::8", None, None),
     ("not-an-ip", None, None),
+    ("1.2.3.4:80", None, None),  # an address with a port is not an address
+    ("1.2.3.4\n", "00000000000000000000ffff01020304", "1.2.3.4"),  # trim takes the newline
+    ("::1 ", "00000000000000000000000000000001", "::1"),
 ]
 
 

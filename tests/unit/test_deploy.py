@@ -149,6 +149,17 @@ def test_bundle_parses_and_runs_existing_cli_commands():
     assert "schedule" in jobs["dredge_refresh_ownership"] and "schedule" in jobs["dredge_dq"]
 
 
+def test_bundle_stream_cluster_sets_the_static_spark_settings():
+    """Databricks starts the session before the job's code runs, so the session factory's
+    static settings must come from the cluster."""
+    from spark_jobs.session import STATIC_CONF
+
+    bundle = yaml.safe_load(BUNDLE.read_text())
+    job = bundle["resources"]["jobs"]["dredge_stream"]
+    (cluster,) = job["job_clusters"]
+    assert STATIC_CONF.items() <= cluster["new_cluster"]["spark_conf"].items()
+
+
 def test_bundle_keeps_kafka_secrets_in_a_secret_scope():
     text = BUNDLE.read_text()
     env = yaml.safe_load(text)["resources"]["jobs"]["dredge_stream"]["job_clusters"][0]

@@ -55,8 +55,8 @@ def test_without_a_source_anywhere_there_is_nothing_to_do() -> None:
     [
         ({"every": "soon"}, "refresh.every: bad duration"),
         ({"every": "0s"}, "refresh.every: bad duration"),
-        ({"jitter": 1.5}, "refresh: jitter must be at least 0 and below 1"),
-        ({"max_attempts": 0}, "refresh: max attempts must be >= 1"),
+        ({"jitter": 1.5}, "refresh.jitter: must be at least 0 and below 1"),
+        ({"max_attempts": 0}, "refresh.max_attempts: must be >= 1"),
         ({"inventory": "gcp"}, "refresh.inventory: expected one of"),
         ({"max_runs": -1}, "refresh.max_runs: expected a non-negative int"),
     ],
@@ -81,7 +81,7 @@ def test_once_overrides_a_configured_loop_and_flag_values_are_checked() -> None:
     once = options_for(parse_args(["--conf", "c.yaml", "--once"]), cfg.refresh)
     assert once.every_seconds is None and once.inventory is not None
     for bad in (["--jitter", "1.5"], ["--max-runs", "-1"], ["--max-attempts", "0"]):
-        with pytest.raises(ValueError, match="must be"):
+        with pytest.raises(ValueError, match=f"{bad[0]} must be"):
             options_for(parse_args(["--conf", "c.yaml", *bad]), cfg.refresh)
 
 
