@@ -57,12 +57,21 @@ def _spy(monkeypatch: pytest.MonkeyPatch, spark: SparkSession) -> dict[str, list
     return seen
 
 
+def _writer(spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_lines: int):
+    """The kit's writer with ``small_batch_lines`` set, its targets, lines and the spy."""
+    writer, t, lines = writer_and_lines(spark, tmp_path)
+    return (
+        replace(writer, targets=replace(t, small_batch_lines=small_lines)),
+        t,
+        lines,
+        _spy(monkeypatch, spark),
+    )
+
+
 def test_a_small_batch_runs_without_aqe_and_puts_it_back(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
 ) -> None:
-    writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, small_batch_lines=100))
-    seen = _spy(monkeypatch, spark)
+    writer, t, lines, seen = _writer(spark, tmp_path, monkeypatch, 100)
     writer(lines, 0)
     writer(lines, 1)
     # batch 0: size unknown during its stage (session setting, so its attribution is planned
@@ -81,9 +90,7 @@ def test_a_small_batch_runs_without_aqe_and_puts_it_back(
 def test_a_large_batch_after_a_small_one_is_planned_again_adaptively(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on
 ) -> None:
-    writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, small_batch_lines=4))
-    seen = _spy(monkeypatch, spark)
+    writer, _, lines, seen = _writer(spark, tmp_path, monkeypatch, 4)
     writer(lines, 0)  # 3 lines: small
     writer(lines.unionByName(lines), 1)  # 6 lines, sized small by batch 0 until counted
     assert seen["plan"] == ["fixed", "adaptive"]
@@ -99,9 +106,7 @@ def test_a_large_batch_after_a_small_one_is_planned_again_adaptively(
 def test_a_large_batch_or_a_zero_limit_keeps_the_session_setting(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aqe_on, small_lines, metric
 ) -> None:
-    writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, small_batch_lines=small_lines))
-    seen = _spy(monkeypatch, spark)
+    writer, _, lines, seen = _writer(spark, tmp_path, monkeypatch, small_lines)
     writer(lines, 0)
     assert seen == {"stage": ["true"], "enriched": ["true"], "partitions": ["5"],
                     "plan": ["adaptive"], "replans": []}  # fmt: skip
