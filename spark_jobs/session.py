@@ -30,7 +30,9 @@ STATIC_CONF = {
     # enrichment job (decode, parse, attribution, sinks, Delta's own queries) generates ~80,
     # so each batch evicted the last one's and compiled them all again (~0.4-0.8 s of
     # compilation per latency-bench batch; none with this setting, see test_batch_codegen).
-    "spark.sql.codegen.cache.maxEntries": "2000",
+    # Bounded: every class holds memory, and a long-running stream adds a few a minute (the
+    # plan clock and each ownership refresh change the attribution's code), oldest evicted.
+    "spark.sql.codegen.cache.maxEntries": "500",
 }
 
 COMMON_CONF = {

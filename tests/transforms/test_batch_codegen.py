@@ -37,8 +37,8 @@ class _Clock(datetime):
 def test_a_repeated_batch_compiles_no_code(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the job's session factory keeps far more than a batch's ~80 classes (default 100)
-    assert int(spark.conf.get("spark.sql.codegen.cache.maxEntries")) >= 1000
+    # the job's session factory keeps several batches' ~80 classes (default 100)
+    assert int(spark.conf.get("spark.sql.codegen.cache.maxEntries")) >= 400
     monkeypatch.setattr(flow_batch, "datetime", _Clock)
     monkeypatch.setattr(_Clock, "calls", 0)
     writer, _, lines = writer_and_lines(spark, tmp_path)
