@@ -307,7 +307,7 @@ def _check(cfg: DredgeConfig) -> None:
     problem = refresh_problem(r.jitter, r.max_runs, r.max_attempts)
     if problem:
         _fail(f"refresh.{problem[0]}", problem[1])
-    if cfg.refresh.every is not None and duration_seconds(cfg.refresh.every) is None:
+    if r.every is not None and r.every_seconds is None:
         _fail("refresh.every", f"bad duration {cfg.refresh.every!r} (e.g. 30s, 5m, 1h)")
     if cfg.source.log_format is not None:
         from spark_jobs.schemas import FormatError, parse_format_string
