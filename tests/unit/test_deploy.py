@@ -160,6 +160,16 @@ def test_bundle_stream_cluster_sets_the_static_spark_settings():
     assert STATIC_CONF.items() <= cluster["new_cluster"]["spark_conf"].items()
 
 
+def test_bundle_stream_executors_compile_huge_methods():
+    """The executors' JVM options are the cluster's: the bundle gives them the factory's."""
+    from spark_jobs.session import JVM_OPTIONS
+
+    bundle = yaml.safe_load(BUNDLE.read_text())
+    (cluster,) = bundle["resources"]["jobs"]["dredge_stream"]["job_clusters"]
+    options = cluster["new_cluster"]["spark_conf"]["spark.executor.extraJavaOptions"].split()
+    assert set(JVM_OPTIONS.split()) <= set(options)
+
+
 def test_bundle_keeps_kafka_secrets_in_a_secret_scope():
     text = BUNDLE.read_text()
     env = yaml.safe_load(text)["resources"]["jobs"]["dredge_stream"]["job_clusters"][0]

@@ -49,3 +49,31 @@ def test_configured_settings_override_the_defaults(tmp_path, monkeypatch):
     for platform in ("local", "emr"):
         conf = session_conf(SparkConfig(platform=platform, conf=tight))  # type: ignore[arg-type]
         assert conf["spark.sql.inMemoryColumnarStorage.compressed"] == "true"
+
+
+def test_local_task_jvms_compile_huge_methods(tmp_path, monkeypatch):
+    """Whole-stage codegen writes methods past HotSpot's 8,000-byte limit; the JVMs that run
+    tasks locally (the driver, local-cluster executors) must be told to compile them, after
+    any options the config gives."""
+    from spark_jobs.session import JVM_OPTIONS
+
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    (tmp_path / "delta.jar").write_bytes(b"")
+    assert JVM_OPTIONS == "-XX:-DontCompileHugeMethods"
+    conf = session_conf(SparkConfig())
+    assert conf["spark.driver.extraJavaOptions"] == JVM_OPTIONS
+    assert conf["spark.executor.extraJavaOptions"] == JVM_OPTIONS
+    mine = {"spark.driver.extraJavaOptions": "-Dx=1", "spark.executor.extraJavaOptions": "-Dy=2"}
+    conf = session_conf(SparkConfig(conf=mine))
+    assert conf["spark.driver.extraJavaOptions"] == f"-Dx=1 {JVM_OPTIONS}"
+    assert conf["spark.executor.extraJavaOptions"] == f"-Dy=2 {JVM_OPTIONS}"
+
+
+def test_cluster_platforms_leave_jvm_options_to_the_cluster(tmp_path, monkeypatch):
+    """On EMR/Databricks the JVMs exist or take the cluster's defaults (which a value set here
+    would replace): the deploy files set the option (tests/unit/test_deploy.py)."""
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    for platform in ("emr", "databricks"):
+        conf = session_conf(SparkConfig(platform=platform))  # type: ignore[arg-type]
+        assert "spark.driver.extraJavaOptions" not in conf
+        assert "spark.executor.extraJavaOptions" not in conf
