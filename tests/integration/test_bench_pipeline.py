@@ -21,5 +21,8 @@ def test_pipeline_bench_tiny(tmp_path, capsys):
     assert [r["ownership_intervals"] for r in result["dredge_backfill"]] == [500, 1000]
     assert all(r["flows_per_s"] > 0 for r in result["dredge_backfill"])
     assert result["plain_split_to_parquet"]["flows_per_s"] > 0
+    alone = result["sinks_alone"]  # the first run's enriched rows, through both sinks again
+    assert alone["rows"] > 0 and alone["flows_per_s"] > 0
+    assert 0 < alone["kafka_published"] <= alone["rows"]  # traffic rows only (no NODATA)
     assert 1 <= result["warm_up"]["files"] < result["warm_up"]["of_files"]
     assert "bench.pipeline:" in capsys.readouterr().out
