@@ -56,7 +56,7 @@ COMMON_CONF = {
 
 # HotSpot leaves methods over 8,000 bytes of bytecode to the interpreter (DontCompileHugeMethods),
 # and whole-stage codegen writes one method per stage: the attribution's joins and its ~100
-# output columns, the parse's typed columns. Interpreted, that code ran the attribution of a
+# output columns make one such method. Interpreted, that code ran the attribution of a
 # 301,859-line batch in 18.6 s; compiled, in 11.8 s (the same batch, one run each, this 2-core
 # machine). A JVM start option, so it is given to the processes that run tasks when they start:
 # the driver in local mode (it runs the tasks), the executors otherwise (local-cluster here; on
