@@ -53,6 +53,9 @@ def _batches_done(log: Path) -> int:
     return log.read_text(errors="replace").count('"dredge_batch"') if log.exists() else 0
 
 
+# Six driver starts and a drain: over the suite's 600 s on the slow shared machine of
+# 2026-12-01 (the whole suite ran 47 min there); the assertions are unchanged.
+@pytest.mark.timeout(1500)
 def test_sigkill_five_times_then_drain_exactly_once(spark, tmp_path):
     run = uuid.uuid4().hex[:8]
     stream = create_stream(2)
