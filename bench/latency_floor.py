@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,11 @@ def _wait_rows(query: StreamingQuery, rows: int, timeout_s: float) -> bool:
     return False
 
 
-def _latencies(spark: SparkSession, table: str, arrival: str, since: float) -> list[float]:
+def _latencies(spark: SparkSession, table: str, arrival: str, since: float,
+               until: float = float("inf")) -> list[float]:  # fmt: skip
     """Commit time - ``arrival`` (s) of every row of ``table`` that arrived at or after
-    ``since`` (the commit of the ``_delta_log`` version that added the row's file)."""
+    ``since`` and before ``until`` (the commit of the ``_delta_log`` version that added the
+    row's file)."""
     commits = _commit_times(table)
     rows: Any = (
         spark.read.format("delta").load(table)
@@ -87,7 +90,7 @@ def _latencies(spark: SparkSession, table: str, arrival: str, since: float) -> l
                 F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
         .toPandas()
     )  # fmt: skip
-    return [commits[r.f] - r.a for r in rows.itertuples(index=False) if r.a >= since]
+    return [commits[r.f] - r.a for r in rows.itertuples(index=False) if since <= r.a < until]
 
 
 def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
@@ -137,37 +140,72 @@ def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
     }
 
 
-def measure_rate_source(spark: SparkSession, work: Path, rate: float,
-                        seconds: float) -> dict[str, Any]:  # fmt: skip
+def measure_rate_source(spark: SparkSession, work: Path, rate: float, seconds: float,
+                        drain_s: float = 120.0) -> dict[str, Any]:  # fmt: skip
     """The same floor without Kinesis: Spark's ``rate`` source (rows stamped with the moment
-    they are due) appended to Delta, 1 s trigger - the engine and sink alone."""
+    they are due) appended to Delta, 1 s trigger - the engine and sink alone.
+
+    The warm-up starts once the first batch with rows has committed (a cold JVM or a new table
+    can make that take seconds). Measured: the rows due in the ``seconds`` after the warm-up;
+    the query runs until a batch triggered after that window has committed (each wait bounded
+    by ``drain_s``), so a slow batch delays rows but never drops them from the count."""
     table, checkpoint = str(work / "rate" / "rows"), str(work / "rate" / "checkpoint")
     query = (
         spark.readStream.format("rate").option("rowsPerSecond", max(1, int(rate))).load()
         .writeStream.format("delta").option("checkpointLocation", checkpoint)
         .trigger(processingTime="1 second").start(table)
     )  # fmt: skip
-    started = time.time()
     warm = None  # batches reported by the end of the warm-up (not measured)
     try:
-        while time.time() - started < WARMUP_S + seconds:  # the load runs for a set time
-            if query.exception() is not None:
-                raise RuntimeError(f"rate floor query failed: {query.exception()}")
-            if warm is None and time.time() - started >= WARMUP_S:
+        if not _wait_batch_after(query, 0.0, drain_s):
+            raise RuntimeError(f"rate floor query committed no rows in {drain_s:.0f} s")
+        since = time.time() + WARMUP_S
+        until = since + seconds
+        while time.time() < until:  # the load runs for a set time
+            _check(query)
+            if warm is None and time.time() >= since:
                 warm = len(query.recentProgress)
             time.sleep(0.5)
+        drained = _wait_batch_after(query, until, drain_s)
         batches = [p for p in query.recentProgress[warm or 0 :] if p["numInputRows"] > 0]
     finally:
         query.stop()
-    latency = _latencies(spark, table, "timestamp", started + WARMUP_S)
+    latency = _latencies(spark, table, "timestamp", since, until)
     return {
         "rows_measured": len(latency),
+        "drained": drained,
         "delta_latency_s": percentiles(latency),
         "batch_duration_s": percentiles(
             [p["durationMs"]["triggerExecution"] / 1000.0 for p in batches]
         ),
-        "note": "Spark's rate source -> Delta: no Kinesis at all",
+        "note": "Spark's rate source -> Delta: no Kinesis at all; rows due in the measured "
+        "window, drained",
     }
+
+
+def _check(query: StreamingQuery) -> None:
+    if query.exception() is not None:
+        raise RuntimeError(f"rate floor query failed: {query.exception()}")
+
+
+def _wait_batch_after(query: StreamingQuery, moment: float, timeout_s: float) -> bool:
+    """Poll (bounded) until a batch with rows that was triggered at or after ``moment`` (epoch
+    s) has finished: the rate source's end offset is taken when the batch starts, so every row
+    due before ``moment`` is then in the table."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _check(query)
+        if any(
+            p["numInputRows"] > 0 and _epoch(p["timestamp"]) >= moment for p in query.recentProgress
+        ):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _epoch(iso: str) -> float:
+    """A progress report's ``timestamp`` (ISO 8601, UTC, ``Z``) as epoch seconds."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _sent(envelopes: list[Any], lines: int) -> list[Any]:
