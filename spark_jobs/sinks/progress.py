@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -84,6 +85,9 @@ def parse_progress(progress: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+DRAIN_S = 10.0  # how long a finished query waits for its last listener events
+
+
 class ProgressLogger(StreamingQueryListener):
     """Prints one ``{"dredge_progress": {...}}`` JSON line per query progress event.
 
@@ -93,6 +97,8 @@ class ProgressLogger(StreamingQueryListener):
 
     def __init__(self) -> None:
         self.collected: deque[dict[str, Any]] = deque(maxlen=KEEP)
+        self._ended: deque[str] = deque(maxlen=KEEP)  # ids of the queries that terminated
+        self._changed = threading.Condition()
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - fixed by the listener API
         pass
@@ -110,7 +116,20 @@ class ProgressLogger(StreamingQueryListener):
         pass
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
-        pass
+        with self._changed:
+            self._ended.append(str(event.id))
+            self._changed.notify_all()
+
+    def wait_terminated(self, query_id: str, timeout_s: float = DRAIN_S) -> bool:
+        """Block until this listener has been told that query ``query_id`` terminated (True),
+        or ``timeout_s`` passed (False). Spark posts the events of a query in order, so every
+        progress of the query has been handled (and printed) by then.
+
+        ``awaitTermination`` returns before Spark's listener thread has delivered the last
+        events. A driver that exits at once loses the last batch's progress line, and the JVM
+        logs the failed call into the gone Python process as an ERROR."""
+        with self._changed:
+            return self._changed.wait_for(lambda: query_id in self._ended, timeout_s)
 
 
 _REGISTERED: weakref.WeakKeyDictionary[SparkSession, ProgressLogger] = weakref.WeakKeyDictionary()

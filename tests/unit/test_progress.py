@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -112,3 +115,19 @@ def test_listener_prints_one_json_line_per_event(capsys):
         {"dredge_progress": parse_progress(CAPTURED[1])}
     ]
     assert list(listener.collected) == [parse_progress(CAPTURED[1])]
+
+
+def test_wait_terminated_returns_once_the_listener_heard_of_the_query():
+    listener = ProgressLogger()
+    qid = "9f58bd44-fbf7-424e-944e-c3016af6a19f"
+    assert listener.wait_terminated(qid, 0.05) is False  # not yet
+    listener.onQueryTerminated(
+        SimpleNamespace(id=uuid.UUID("00000000-0000-0000-0000-000000000001"))
+    )
+    assert listener.wait_terminated(qid, 0.05) is False  # another query
+    # the event arrives on Spark's listener thread while the driver waits
+    threading.Timer(0.2, listener.onQueryTerminated, [SimpleNamespace(id=uuid.UUID(qid))]).start()
+    started = time.monotonic()
+    assert listener.wait_terminated(qid, 10.0) is True
+    assert time.monotonic() - started < 5.0
+    assert listener.wait_terminated(qid, 0.0) is True  # remembered
