@@ -17,14 +17,13 @@ from pyspark.sql import DataFrame
 from spark_jobs.quality import checks
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.transforms.enrich import ATTRIBUTED, SIDES, UNATTRIBUTED
+from spark_jobs.transforms.flow_values import ACTIONS, LOG_STATUSES
 from spark_jobs.transforms.output import ENRICHED_COLUMNS
 from spark_jobs.transforms.ownership import OWNERSHIP_COLUMNS
 from spark_jobs.transforms.parse import MAX_PORT, MAX_PROTOCOL
 
 Table = Literal["parsed", "enriched", "ownership", "quarantine"]
 TABLES: tuple[str, ...] = ("parsed", "enriched", "ownership", "quarantine")
-ACTIONS = ("ACCEPT", "REJECT")
-LOG_STATUSES = ("OK", "NODATA", "SKIPDATA")
 FINAL_STATUSES = (ATTRIBUTED, UNATTRIBUTED)
 QUARANTINE_REASONS: tuple[str, ...] = (
     "bad_gzip",
@@ -34,10 +33,12 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "empty",
     "field_count",
     "unknown_field",
+    "bad_separator",
     "bad_number",
     "bad_address",
     "port_range",
     "protocol_range",
+    "bad_value",
     "start_after_end",
 )
 DEFAULT_MIN_ATTRIBUTED_SHARE = 0.5

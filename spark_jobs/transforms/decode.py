@@ -228,7 +228,7 @@ def explode_payloads(payload_df: DataFrame, record_format: RecordFormat) -> Data
                 msg_type == "CONTROL_MESSAGE", _record_level(KIND_CONTROL, F.lit(None), F.lit(None))
             )
             .when(
-                msg_type != "DATA_MESSAGE",
+                ~msg_type.eqNullSafe("DATA_MESSAGE"),  # a missing type is not data either
                 _record_level(
                     KIND_BAD,
                     F.lit("bad_json"),

@@ -28,6 +28,7 @@ from spark_jobs.schemas import (
     FormatError,
     parse_format_string,
 )
+from spark_jobs.transforms import flow_values
 from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
 
 MISSING = "-"
@@ -114,7 +115,11 @@ def _checks(fields: tuple[FlowField, ...]) -> list[tuple[str, Column, Column]]:
     window = F.concat(
         F.lit("start="), F.col("_s_start_time"), F.lit(" > end="), F.col("_s_end_time")
     )
+    values = flow_values.failing_values(fields, lambda f: F.col(_s(f)), F.col("_has_status"))
+    line = F.col("line")
     return [
+        ("oversized", flow_values.is_oversized(line), flow_values.oversized_detail(line)),
+        ("bad_separator", flow_values.has_bad_spacing(line), flow_values.spacing_detail(line)),
         (
             "bad_number",
             _any_set(numbers),
@@ -131,6 +136,7 @@ def _checks(fields: tuple[FlowField, ...]) -> list[tuple[str, Column, Column]]:
             _named(ports),
         ),
         ("protocol_range", protocol[0][1].isNotNull(), _named(protocol)),
+        ("bad_value", _any_set(values), _named(values)),
         ("start_after_end", F.coalesce(start_after_end, F.lit(False)), window),
     ]
 

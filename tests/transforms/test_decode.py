@@ -179,6 +179,14 @@ def test_anything_after_the_envelope_is_bad_json(spark: SparkSession) -> None:
         ), offset
 
 
+def test_an_envelope_without_a_message_type_is_bad_json(spark: SparkSession) -> None:
+    untyped = {k: v for k, v in envelope([FLOW_1]).items() if k != "messageType"}
+    decoded = decode_records(records_df(spark, [gz_json(untyped)]), "cloudwatch")
+    assert [(r.record_kind, r.reason, r.detail) for r in decoded.collect()] == [
+        ("bad", "bad_json", "unexpected messageType: null")
+    ]
+
+
 def test_decoded_lines_parse_end_to_end(spark: SparkSession) -> None:
     decoded = decode_records(records_df(spark, [gz_json(envelope([FLOW_1, FLOW_3]))]))
     flows = filter_valid_flows(parse_flow_lines(filter_lines(decoded), None))

@@ -24,6 +24,7 @@ from spark_jobs.schemas import (
     FormatError,
     format_string,
 )
+from spark_jobs.transforms.flow_values import RULES_BY_FIELD
 from spark_jobs.transforms.ip import canonical_ip_py, ip_key_py
 from spark_jobs.transforms.parse import (
     filter_valid_flows,
@@ -299,9 +300,20 @@ def test_flow_id_is_sha2_of_provenance(spark: SparkSession) -> None:
     assert rows[0]["flow_id"] != rows[1]["flow_id"]
 
 
-def test_whitespace_around_and_between_tokens(spark: SparkSession) -> None:
-    (row,) = parse_rows(spark, ["  10.0.0.1 \t 443  \r"], "${srcaddr} ${dstport}")
-    assert (row["srcaddr"], row["dstport"], row["quarantine_reason"]) == ("10.0.0.1", 443, None)
+def test_whitespace_around_tokens_is_trimmed_between_them_it_is_one_space(
+    spark: SparkSession,
+) -> None:
+    lines = ["  10.0.0.1 443 \t\r", "10.0.0.1\t443", "10.0.0.1  443", "10.0.0.1 \t 443"]
+    got = [
+        (r["srcaddr"], r["dstport"], r["quarantine_reason"], r["quarantine_detail"])
+        for r in parse_rows(spark, lines, "${srcaddr} ${dstport}")
+    ]
+    assert got == [
+        ("10.0.0.1", 443, None, None),
+        ("10.0.0.1", 443, "bad_separator", "tab between fields"),
+        ("10.0.0.1", 443, "bad_separator", "repeated space between fields"),
+        ("10.0.0.1", 443, "bad_separator", "tab between fields"),
+    ]
 
 
 def test_unknown_field_in_format_fails_when_building_the_plan(spark: SparkSession) -> None:
@@ -456,6 +468,19 @@ _TOKENS = {
 _RANGES = {"srcport": 65535, "dstport": 65535, "protocol": 255}
 
 
+def _token(name: str) -> st.SearchStrategy[str]:
+    """A valid token of the field ``name``: a value its rule allows, else one of its kind."""
+    rule = RULES_BY_FIELD.get(name)
+    if rule is not None:
+        documented = st.sampled_from(rule.values)
+        if rule.pattern is None:
+            return documented
+        return documented | st.from_regex(rule.pattern, fullmatch=True)
+    if name in _RANGES:
+        return st.integers(0, _RANGES[name]).map(str)
+    return _TOKENS[FIELDS_BY_NAME[name].kind]
+
+
 @st.composite
 def formats_and_lines(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
     names = draw(st.lists(st.sampled_from(list(FIELDS_BY_NAME)), min_size=1, unique=True))
@@ -468,9 +493,9 @@ def formats_and_lines(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
     for _ in range(draw(st.integers(1, 3))):
         row = []
         for n in names:
-            f = FIELDS_BY_NAME[n]
-            token = _TOKENS[f.kind] if n not in _RANGES else st.integers(0, _RANGES[n]).map(str)
-            row.append(draw(st.one_of(token, st.just("-"))))
+            rule = RULES_BY_FIELD.get(n)
+            empty = [] if rule is not None and not rule.may_be_empty else [st.just("-")]
+            row.append(draw(st.one_of(_token(n), *empty)))
         if "start" in names:
             i, j = names.index("start"), names.index("end")
             if "-" not in (row[i], row[j]):

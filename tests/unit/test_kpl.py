@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from spark_jobs.sources.kinesis import kpl
 from spark_jobs.sources.kinesis.kpl import SubRecord
+from spark_jobs.sources.kinesis.reading import to_record_batch
 
 
 def test_round_trip_keeps_order_keys_and_hash_keys() -> None:
@@ -78,3 +80,26 @@ def test_sub_sequence_numbers_sort_like_sub_records() -> None:
 def test_round_trip_property(items: list[tuple[str, bytes]]) -> None:
     records = [SubRecord(k, d) for k, d in items]
     assert kpl.decode(kpl.encode(records)) == records
+
+
+def _with_digest(message: bytes) -> bytes:
+    return kpl.MAGIC + message + hashlib.md5(message).digest()
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        _with_digest(b"\x1a\x05\x08"),  # a field longer than the body
+        _with_digest(b"\x0a\x01\xff" + b"\x1a\x03\x08\x00\x1a"),  # a partition key not UTF-8
+    ],
+)
+def test_the_reader_passes_an_undecodable_aggregate_on_as_one_record(blob: bytes) -> None:
+    rec = {
+        "SequenceNumber": "7",
+        "PartitionKey": "pk",
+        "ApproximateArrivalTimestamp": datetime(2026, 1, 1, tzinfo=UTC),
+        "Data": blob,
+    }
+    batch = to_record_batch("s", "shardId-0", [rec])
+    assert batch.column("sequence_number").to_pylist() == ["7"]
+    assert batch.column("data").to_pylist() == [blob]

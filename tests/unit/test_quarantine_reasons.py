@@ -148,6 +148,7 @@ def test_the_suite_knows_exactly_the_codes_decoder_and_parser_emit():
     # what the two modules emit today (the readers found every one of them)
     assert decoded == {"bad_gzip", "bad_utf8", "bad_json", "oversized", "empty"}
     assert {"field_count", "unknown_field", "start_after_end"} <= parsed
+    assert {"bad_value", "bad_separator", "oversized"} <= parsed
     assert set(QUARANTINE_REASONS) == decoded | parsed
     assert len(QUARANTINE_REASONS) == len(set(QUARANTINE_REASONS))
 

@@ -182,6 +182,19 @@ def probe(client: Any, stream: str, shard_id: str, start: str, until_ms: int | N
     return Probe(True, False, millis)
 
 
+def _sub_records(blob: bytes) -> list[kpl.SubRecord] | None:
+    """A KPL aggregate's sub-records, None for a plain record.
+
+    An aggregate whose body does not decode despite its matching digest passes on whole, as
+    the KCL's de-aggregator does: decoding then quarantines it, where raising here would fail
+    the query on every retry of the batch.
+    """
+    try:
+        return kpl.decode(blob)
+    except (kpl.KplDecodeError, UnicodeDecodeError):
+        return None
+
+
 def to_record_batch(stream: str, shard_id: str, records: list[dict[str, Any]]) -> pa.RecordBatch:
     """One Arrow batch in the source schema; KPL aggregates become one row per sub-record."""
     seqs: list[str] = []
@@ -191,7 +204,7 @@ def to_record_batch(stream: str, shard_id: str, records: list[dict[str, Any]]) -
     for rec in records:
         seq = str(rec["SequenceNumber"])
         micros = int(rec["ApproximateArrivalTimestamp"].timestamp() * 1_000_000)
-        subs = kpl.decode(rec["Data"])
+        subs = _sub_records(rec["Data"])
         if subs is None:
             seqs.append(seq)
             keys.append(rec["PartitionKey"])
