@@ -53,6 +53,7 @@ def _rows(spark: SparkSession, n: int, moved: bool) -> DataFrame:
         F.lit("subnet-1").alias("subnet_id"),
         F.concat(F.lit("i-"), F.hex(F.col("id"))).alias("resource_id"),
         F.lit("instance").alias("kind"),
+        F.concat(F.lit("eni-"), F.hex(F.col("id"))).alias("eni_id"),
         F.lit("bench").alias("source"),
     )
 

@@ -121,13 +121,6 @@ class StreamConfig:
     trigger: Literal["processing_time", "available_now"] = "processing_time"
     trigger_interval: str = "1 second"
     query_name: str = "dredge-enrich"
-    # Plan each batch's later steps on a local checkpoint of its parsed lines (~1 s less per
-    # small batch); blocks lost with an executor then fail the batch (replayed on restart)
-    # instead of being recomputed, so it is opt-in (conf/local.yaml). Off: a plain cache.
-    local_checkpoint: bool = False
-    # Batches of at most this many parsed lines run with adaptive query execution off (on a
-    # small batch its per-stage jobs cost more than they save); 0: keep the session's setting.
-    small_batch_lines: int = 50_000
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pyspark.sql.types import (
     DataType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -112,6 +113,19 @@ FIELDS: tuple[FlowField, ...] = (
     *_fields(10, "int", "encryption-status"),
 )
 FIELDS_BY_NAME: dict[str, FlowField] = {f.name: f for f in FIELDS}
+# The fields that get a column of their own: v2's, and the v3-v5 fields queries slice by.
+# Every other field a format carries is kept as text in the ``extra`` map (null when empty),
+# so a row stays narrow whatever the format and nothing a flow log said is lost.
+CORE_FIELD_NAMES: frozenset[str] = frozenset(
+    {
+        *(f.name for f in FIELDS if f.version == 2),
+        "vpc-id", "subnet-id", "instance-id", "type", "tcp-flags", "pkt-srcaddr",
+        "pkt-dstaddr", "region", "az-id", "flow-direction", "traffic-path",
+    }
+)  # fmt: skip
+CORE_FIELDS: tuple[FlowField, ...] = tuple(f for f in FIELDS if f.name in CORE_FIELD_NAMES)
+EXTRA_FIELDS: tuple[FlowField, ...] = tuple(f for f in FIELDS if f.name not in CORE_FIELD_NAMES)
+EXTRA_COLUMN = "extra"
 ADDRESS_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS if f.kind == "address")
 PORT_COLUMNS: tuple[str, ...] = ("srcport", "dstport")
 
@@ -177,7 +191,8 @@ LINE_SCHEMA = StructType([*PROVENANCE_FIELDS, StructField("line", StringType())]
 
 PARSED_FLOW_SCHEMA = StructType(
     [
-        *(StructField(f.column, f.spark_type) for f in FIELDS),
+        *(StructField(f.column, f.spark_type) for f in CORE_FIELDS),
+        StructField(EXTRA_COLUMN, MapType(StringType(), StringType())),
         *(StructField(f"{c}_key", StringType()) for c in ADDRESS_COLUMNS),
         StructField("is_traffic", BooleanType()),
         StructField("flow_id", StringType()),

@@ -14,13 +14,22 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA
-from spark_jobs.transforms.ip import ip_key_py
-from spark_jobs.transforms.output import ATTRIBUTION_COLUMNS, ENRICHED_COLUMNS, FLAG_COLUMNS
+from spark_jobs.transforms.enrich import DETAIL_FIELDS
+from spark_jobs.transforms.output import (
+    ATTRIBUTION_COLUMNS,
+    ENRICHED_COLUMNS,
+    FLAG_COLUMNS,
+    KEY_COLUMNS,
+)
 
+OWNER_TYPE = T.StructType([T.StructField(c, T.StringType()) for c in DETAIL_FIELDS])
 ENRICHED_SCHEMA = T.StructType(
     [
-        *PARSED_FLOW_SCHEMA.fields,
-        *(T.StructField(c, T.StringType()) for c in ATTRIBUTION_COLUMNS),
+        *(f for f in PARSED_FLOW_SCHEMA.fields if f.name not in KEY_COLUMNS),
+        *(
+            T.StructField(c, OWNER_TYPE if c.endswith("_owner") else T.StringType())
+            for c in ATTRIBUTION_COLUMNS
+        ),
         *(T.StructField(c, T.BooleanType()) for c in FLAG_COLUMNS),
         T.StructField("event_date", T.DateType()),
         T.StructField("event_hour", T.IntegerType()),
@@ -49,14 +58,14 @@ def _side(prefix: str, app: str | None, addr: str) -> dict[str, Any]:
     return {
         f"{prefix}_attribution_status": "attributed",
         f"{prefix}_app": app,
-        f"{prefix}_cluster": f"{app}-prod",
-        f"{prefix}_account": "111122223333",
         f"{prefix}_region": region,
         f"{prefix}_az": az,
-        f"{prefix}_vpc": "vpc-0a",
         f"{prefix}_kind": "instance",
-        f"{prefix}_resource": f"i-{app}",
         f"{prefix}_label": app,
+        f"{prefix}_owner": {
+            "cluster": f"{app}-prod", "account": "111122223333", "vpc": "vpc-0a",
+            "resource": f"i-{app}",
+        },
     }
 
 
@@ -80,8 +89,6 @@ def flow(
         "interface_id": f"eni-{n:04d}",
         "srcaddr": srcaddr,
         "dstaddr": dstaddr,
-        "srcaddr_key": ip_key_py(srcaddr),
-        "dstaddr_key": ip_key_py(dstaddr),
         "srcport": 40000 + n,
         "dstport": 443,
         "protocol": 6,

@@ -98,8 +98,6 @@ def targets_for(cfg: DredgeConfig, app_id: str) -> BatchTargets:
         dq_sample_fraction=cfg.quality.sample_fraction,
         dq_min_attributed_share=cfg.quality.min_attributed_share,
         broadcast_max_rows=cfg.attribution.broadcast_threshold_rows,
-        local_checkpoint=cfg.stream.local_checkpoint,
-        small_batch_lines=cfg.stream.small_batch_lines,
     )
 
 
@@ -154,12 +152,28 @@ def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
                 f"dredge: no {name} table at {cfg.paths.resolve(name)}; "
                 "run 'dredge refresh-ownership' first"
             )
+    _check_ownership_columns(spark, cfg.paths.resolve("ownership"))
     if cfg.kafka.enabled:
         ensure_topics(
             cfg.kafka.bootstrap_servers,
             cfg.kafka.topic,
             cfg.kafka.topic_partitions,
             kafka_client_options(cfg.kafka.options),
+        )
+
+
+def _check_ownership_columns(spark: SparkSession, path: str) -> None:
+    """An ownership table written before a column attribution needs existed stops the job at
+    start, naming the migration (the refresh adds the column and fills it)."""
+    from spark_jobs.transforms.ownership import OWNERSHIP_SCHEMA
+
+    have = set(spark.read.format("delta").load(path).columns)
+    missing = [c for c in OWNERSHIP_SCHEMA.names if c not in have]
+    if missing:
+        raise SystemExit(
+            f"dredge: the ownership table at {path} has no {', '.join(missing)} column: it was "
+            "written by an older Dredge. Run 'dredge refresh-ownership' once (it adds the "
+            "column and fills it from the next observation), then start again"
         )
 
 

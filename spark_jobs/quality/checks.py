@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.schemas import ADDRESS_COLUMNS
 from spark_jobs.transforms.enrich import ATTRIBUTED, SIDES
-from spark_jobs.transforms.ip import to_ip_key
+from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
 
 IP_KEY_PATTERN = "^[0-9a-f]{32}$"
 FAR_FUTURE = "9999-12-31 00:00:00"
@@ -25,13 +25,13 @@ TRUTH_KEYS: tuple[str, ...] = (
     "srcport",
     "dstport",
     "protocol",
-    "srcaddr_key",
-    "dstaddr_key",
+    "srcaddr",
+    "dstaddr",
 )
 
 
-def _bad_address(column: str) -> Column:
-    key = F.col(f"{column}_key")
+def _bad_address(column: str, has_keys: bool) -> Column:
+    key = F.col(f"{column}_key") if has_keys else to_ip_key(F.col(column))
     bad = (F.col(column).isNotNull() & key.isNull()) | (
         key.isNotNull() & ~key.rlike(IP_KEY_PATTERN)
     )
@@ -42,9 +42,11 @@ def with_address_checks(flows_df: DataFrame) -> DataFrame:
     """Add ``bad_address``: the names of the address columns whose text is set but whose key is
     missing or not 32 hex digits (comma-separated), null when every address is valid.
 
-    Needs: each address column in ``ADDRESS_COLUMNS`` and its ``*_key``.
+    Needs: each address column in ``ADDRESS_COLUMNS``; their ``*_key`` columns where the
+    frame has them (parsed rows), else the key is computed from the text (enriched rows).
     """
-    names = [_bad_address(c) for c in ADDRESS_COLUMNS]
+    has_keys = all(f"{c}_key" in flows_df.columns for c in ADDRESS_COLUMNS)
+    names = [_bad_address(c, has_keys) for c in ADDRESS_COLUMNS]
     joined = F.concat_ws(",", *names)
     return flows_df.withColumn("bad_address", F.when(joined != "", joined))
 
@@ -124,8 +126,8 @@ def to_truth_sides(truth_df: DataFrame) -> DataFrame:
             F.col("srcport").cast("int").alias("srcport"),
             F.col("dstport").cast("int").alias("dstport"),
             F.col("protocol").cast("int").alias("protocol"),
-            to_ip_key(F.col("srcaddr")).alias("srcaddr_key"),
-            to_ip_key(F.col("dstaddr")).alias("dstaddr_key"),
+            to_canonical_ip(to_ip_key(F.col("srcaddr"))).alias("srcaddr"),
+            to_canonical_ip(to_ip_key(F.col("dstaddr"))).alias("dstaddr"),
             F.col("src_app").alias("truth_src_app"),
             F.col("dst_app").alias("truth_dst_app"),
         )

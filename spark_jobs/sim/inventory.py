@@ -21,7 +21,7 @@ from spark_jobs.transforms.ip import ip_key_py
 
 SNAPSHOT_FIELDS: tuple[str, ...] = (
     "observed_at", "account_id", "region", "ip", "app", "cluster", "az", "vpc_id", "subnet_id",
-    "resource_id", "kind",
+    "resource_id", "kind", "eni_id",
 )  # fmt: skip
 SOURCE = "simulator"
 
@@ -69,6 +69,7 @@ def _row(world: World, iv: Interval) -> dict[str, str]:
         "subnet_id": world.subnet_id[k],
         "resource_id": world.ep_resource[k],
         "kind": world.ep_kind[k],
+        "eni_id": world.eni[k],
     }
 
 
@@ -80,7 +81,7 @@ def write_ownership(path: Path, world: World, intervals: list[Interval]) -> None
     cols["source"] = [SOURCE] * len(rows)
     ts = pa.timestamp("us", tz="UTC")
     order = ["ip", "ip_key", "app", "cluster", "account_id", "region", "az", "vpc_id",
-             "subnet_id", "resource_id", "kind", "source"]  # fmt: skip
+             "subnet_id", "resource_id", "kind", "eni_id", "source"]  # fmt: skip
     arrays = [pa.array(cols[c], pa.string()) for c in order]
     arrays.append(pa.array([iv.valid_from * 1_000_000 for iv in intervals], pa.int64()).cast(ts))
     valid_to = [None if iv.valid_to is None else iv.valid_to * 1_000_000 for iv in intervals]
@@ -110,7 +111,7 @@ def write_snapshots(out: Path, world: World, intervals: list[Interval], every_s:
         lines = [
             json.dumps({"observed_at": observed, "account_id": a, "region": r, "ip": None,
                         "app": None, "cluster": None, "az": None, "vpc_id": None,
-                        "subnet_id": None, "resource_id": None, "kind": None,
+                        "subnet_id": None, "resource_id": None, "kind": None, "eni_id": None,
                         "scope_only": True})
             for a, r in zip(ACCOUNTS, REGIONS, strict=True)
         ]  # fmt: skip

@@ -1,6 +1,6 @@
-"""The batch writer's two count queries: what the input stage made of a batch (records in,
-lines, quarantined, control messages - and whether they balance) and what attribution made of
-its flows (final, pending, both sides attributed, held rows brought back)."""
+"""The batch writer's one count query: what the input stage made of a batch (records in,
+lines, quarantined, control messages - and whether they balance). What attribution made of
+its flows is observed by the enriched write (:mod:`spark_jobs.transforms.batch`)."""
 
 from __future__ import annotations
 
@@ -55,27 +55,4 @@ def stage_counts(
         "lines_parsed": got["lines"],
         "bad_lines": got["bad_lines"],
         "quarantined": got["bad_lines"] + got["bad_records"],
-    }
-
-
-def enriched_counts(enriched: DataFrame) -> dict[str, int]:
-    both = (F.col("src_attribution_status") == "attributed") & (
-        F.col("dst_attribution_status") == "attributed"
-    )
-    row = enriched.agg(
-        F.count(F.lit(1)).alias("flows"),
-        F.coalesce(F.sum(F.col("is_pending").cast("int")), F.lit(0)).alias("pending"),
-        F.coalesce(F.sum(both.cast("int")), F.lit(0)).alias("both"),
-        F.coalesce(F.sum(F.col("_held").cast("int")), F.lit(0)).alias("held"),
-    ).first()
-    flows, pending, both_n, held = (
-        (int(row["flows"]), int(row["pending"]), int(row["both"]), int(row["held"]))
-        if row
-        else (0, 0, 0, 0)
-    )
-    return {
-        "flows_final": flows - pending,
-        "flows_pending": pending,
-        "both_attributed": both_n,
-        "held_in": held,
     }

@@ -70,33 +70,28 @@ def write_batch(
     batch_id: int,
     mode: str = "append",
     partition_by: tuple[str, ...] = (),
-    since: int | None = None,
+    since: int,
     first_attempt: bool = False,
 ) -> bool:
     """Write one micro-batch exactly once. Returns False when the marker check found an
-    earlier attempt's commit (nothing written); True otherwise - on the ``txnAppId`` path
-    also when Delta itself skipped the write, which it does silently.
+    earlier attempt's commit (nothing written), True when it wrote.
 
     ``since`` is the table's version when the batch's plan was made (-1: no table yet), so
-    every attempt of the batch commits after it. With it, the commit carries a marker
+    every attempt of the batch commits after it. The commit carries a marker
     (``userMetadata``: app id + batch id) and a replay (``first_attempt`` False) looks for
     that marker in the table's history after ``since`` (a Spark job, only on replay). A
     first attempt (its plan made just now) cannot find an earlier write and skips the look.
-    Without ``since``, Delta's own ``txnAppId``/``txnVersion`` check is used: it makes Delta
-    rebuild the table's whole state for every commit (three Spark jobs, ~0.6 s for a small
-    table here, more as the table grows).
+    (Delta's own ``txnAppId``/``txnVersion`` check would make Delta rebuild the table's
+    whole state for every commit.)
 
     Assumes one writer per ``app_id`` at a time, as a streaming query's checkpoint does, and
     that the batch's plan outlives its outputs (a plan made again pins a later version).
     """
+    marker = batch_marker(app_id, batch_id)
+    if not first_attempt and marker in _commit_markers(df.sparkSession, path, since):
+        return False
     writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
-    if since is None:
-        writer = writer.option("txnAppId", app_id).option("txnVersion", batch_id)
-    else:
-        marker = batch_marker(app_id, batch_id)
-        if not first_attempt and marker in _commit_markers(df.sparkSession, path, since):
-            return False
-        writer = writer.option("userMetadata", marker)
+    writer = writer.option("userMetadata", marker)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
@@ -137,19 +132,12 @@ class BatchPlan:
     pending_version: int
     freshness: str | None
     now: str
+    labels_version: int  # CIDR labels version
+    # output tables' versions before the batch (-1: no table), see :func:`write_batch`
+    enriched_version: int
+    quarantine_version: int
     broadcast_owners: bool = False  # ownership small enough to broadcast to every task
     scope_freshness: dict[str, str] = field(default_factory=dict)  # "account/region" -> ISO
-    labels_version: int | None = None  # CIDR labels version (None: plans before it was pinned)
-    # output tables' versions before the batch (-1: no table; None: plans before they were
-    # pinned, whose writes use Delta's txnAppId check instead), see :func:`write_batch`
-    enriched_version: int | None = None
-    quarantine_version: int | None = None
-
-    @property
-    def pending_since(self) -> int | None:
-        """The pending table's version for its write's marker check; None (Delta's txnAppId
-        check) for a plan saved before the output versions were pinned."""
-        return self.pending_version if self.enriched_version is not None else None
 
     @property
     def scope_freshness_times(self) -> dict[str, datetime]:

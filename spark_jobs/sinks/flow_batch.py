@@ -1,12 +1,16 @@
-"""The enrichment job's ``foreachBatch``: one micro-batch -> quarantine, enriched, pending
-(Delta) and Kafka, each exactly once.
+"""The enrichment job's ``foreachBatch``: one micro-batch -> quarantine, enriched, Kafka and
+pending, each exactly once. A batch reads as plan -> compute -> commit:
 
-Order inside a batch: (1) pin a plan (ownership/pending/label versions, the output tables'
-versions, freshness, clock) so a replay recomputes the same rows; (2) quarantine, (3)
-enriched and (4) Kafka side by side (two threads, so Spark runs their jobs together), (5)
-pending - every Delta commit carries a batch marker that a replay looks for
-(:func:`~spark_jobs.sinks.delta.write_batch`) and the Kafka publication is transactional and
-marker-checked, so a batch re-run after a crash at any point writes nothing twice.
+1. **plan**: pin what the batch reads (ownership, pending and label versions, the output
+   tables' versions, freshness, clock), so a replay recomputes the same rows;
+2. **stage**: read and parse the input once (cached) and count it - the batch's one pass
+   over its input;
+3. **compute**: :func:`~spark_jobs.transforms.batch.batch_outputs`, a pure transform;
+4. **commit**: quarantine, enriched (Delta) and Kafka side by side, then pending. Every Delta
+   commit carries a batch marker that a replay looks for (:func:`~spark_jobs.sinks.delta.
+   write_batch`) and the Kafka publication is transactional and marker-checked, so a batch
+   re-run after a crash at any point writes nothing twice. The attribution counts come from
+   the enriched write itself (an observation), not from a job of their own.
 """
 
 from __future__ import annotations
@@ -18,26 +22,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, Observation, SparkSession
 
-from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.sinks import delta
-from spark_jobs.sinks.batch_counts import enriched_counts, stage_counts
-from spark_jobs.sinks.batch_parts import AdaptiveSwitch, Held, PhaseClock, concurrently, latest
+from spark_jobs.sinks.batch_counts import stage_counts
+from spark_jobs.sinks.batch_parts import Held, PhaseClock, concurrently, latest
 from spark_jobs.sinks.dimensions import DimensionCache
 from spark_jobs.sinks.kafka import publish_batch
-from spark_jobs.sources.ownership import (
-    freshness_of,
-    scope_freshness_of,
+from spark_jobs.sources.ownership import freshness_of, scope_freshness_of
+from spark_jobs.transforms.batch import (
+    AttributionRules,
+    BatchInputs,
+    BatchOutputs,
+    batch_outputs,
 )
-from spark_jobs.transforms.enrich import (
-    filter_owners_for,
-    plan_clock,
-    with_attribution,
-)
-from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
-from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
+from spark_jobs.transforms.enrich import filter_owners_for, plan_clock
+from spark_jobs.transforms.parse import filter_valid_flows
 
 log = logging.getLogger("dredge.batch")
 
@@ -79,13 +79,15 @@ class BatchTargets:
     dq_sample_fraction: float = 0.0
     dq_min_attributed_share: float = 0.5
     broadcast_max_rows: int = 500_000
-    local_checkpoint: bool = False  # parsed lines: a lineage-free checkpoint, else a cache
-    small_batch_lines: int = 0  # batches of at most this many lines run without AQE (0: never)
+
+    @property
+    def kafka(self) -> bool:
+        return bool(self.kafka_bootstrap and self.kafka_topic)
 
 
 @dataclass
 class FlowBatchWriter:
-    """Callable for ``foreachBatch``; logs one JSON metrics line per batch."""
+    """Callable for ``foreachBatch``; reports one metrics line per batch."""
 
     stage: Stage
     targets: BatchTargets
@@ -94,11 +96,31 @@ class FlowBatchWriter:
     _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
     _owner_rows: dict[int, int] = field(default_factory=dict)  # ownership version -> rows
     _empty_pending: int | None = None  # the latest pending version seen empty
-    _last_lines: int | None = None  # lines of the previous batch (sizes the next one's stage)
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
         self.dimensions.close()
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        started, clock = time.monotonic(), PhaseClock()
+        spark = batch_df.sparkSession
+        with clock("plan"):
+            plan, first = self._plan(spark, batch_id)
+        held = Held()
+        try:  # a failed batch releases what it cached too (the query may go on: a replay)
+            with clock("stage"):
+                staged = self.stage(batch_df, held.cache)
+                parsed = held.cache(staged.parsed)
+                counts = stage_counts(parsed, staged.bad_records, staged.control, staged.records)
+            inputs, broadcast = self._inputs(spark, plan, parsed, staged.bad_records, held)
+            rules = self._rules(spark, plan, broadcast)
+            batch = _Batch(plan, first, counts, inputs, rules, clock)
+            counts.update(self._commit(batch))
+        finally:
+            held.release()
+        self._report(batch_id, started, counts, batch.quality, clock.phases)
+
+    # ---- plan --------------------------------------------------------------------------
 
     def _plan(self, spark: SparkSession, batch_id: int) -> tuple[delta.BatchPlan, bool]:
         """The batch's plan, and whether it was made just now (a first attempt: nothing of
@@ -113,12 +135,11 @@ class FlowBatchWriter:
                 raise FileNotFoundError(f"no ownership table at {t.ownership}")
             fresh = freshness_of(owned.properties)  # the freshness of exactly this version
             scopes = scope_freshness_of(owned.properties)
-            version = owned.version
-            rows = self._ownership_rows(spark, version)
+            rows = self._ownership_rows(spark, owned.version)
             return delta.BatchPlan(
                 batch_id=bid,
                 broadcast_owners=rows <= t.broadcast_max_rows,
-                ownership_version=version,
+                ownership_version=owned.version,
                 pending_version=delta.table_version(spark, t.pending),
                 freshness=fresh.isoformat() if fresh else None,
                 scope_freshness={k: v.isoformat() for k, v in scopes.items()},
@@ -131,137 +152,53 @@ class FlowBatchWriter:
         plan = delta.load_or_create_plan(t.plans, batch_id, make, spark)
         return plan, bool(made)
 
-    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
-        started = time.monotonic()
-        clock = PhaseClock()
-        with clock("plan"):
-            plan, first = self._plan(batch_df.sparkSession, batch_id)
-        held = Held(self.targets.local_checkpoint)
-        switch = AdaptiveSwitch(batch_df.sparkSession, self.targets.small_batch_lines)
-        switch.size(self._last_lines)  # until this batch's own size is known
-        try:  # a failed batch releases what it cached too (the query may go on: a replay)
-            counts, published, skipped, quality = self._write(
-                batch_df, plan, first, clock, held, switch
-            )
-        finally:
-            try:
-                held.release()
-            finally:
-                switch.restore()
-        extra: dict[str, object] = {} if switch.adaptive is None else {"adaptive": switch.adaptive}
-        self._report(batch_id, started, counts, published, skipped, quality, clock.phases, extra)
+    # ---- inputs at the plan's versions -------------------------------------------------
 
-    def _write(
-        self, batch_df: DataFrame, plan: delta.BatchPlan, first: bool, clock: PhaseClock,
-        held: Held, switch: AdaptiveSwitch,
-    ) -> tuple[dict[str, int], int, int, dict[str, object] | None]:  # fmt: skip
-        """The batch's outputs; returns (counts, Kafka messages published, Kafka tasks that
-        skipped, quality)."""
-        spark, t, batch_id = batch_df.sparkSession, self.targets, plan.batch_id
-        with clock("stage"):
-            staged = self.stage(batch_df, held.cache)
-            parsed = held.rows_of(staged.parsed)
-            counts: dict[str, int] = {}
-            built: list[DataFrame] = []
+    def _inputs(
+        self, spark: SparkSession, plan: delta.BatchPlan, parsed: DataFrame,
+        bad_records: DataFrame, held: Held,
+    ) -> tuple[BatchInputs, bool]:  # fmt: skip
+        """The batch's inputs, and whether its owners are small enough to broadcast."""
+        pending = self._held(spark, plan.pending_version)
+        owners, broadcast = self._owners(spark, plan, parsed, pending, held)
+        labels = self.dimensions.get(spark, self.targets.cidr_labels, plan.labels_version)
+        return BatchInputs(parsed, bad_records, pending, owners, labels), broadcast
 
-            def count() -> None:  # runs the parse (it fills the cache)
-                counts.update(
-                    stage_counts(parsed, staged.bad_records, staged.control, staged.records)
-                )
-
-            planned_small = switch.small  # the settings the attribution is planned under
-
-            def build() -> None:  # meanwhile the driver builds and plans the attribution
-                with clock("build"):
-                    # what it caches is held at once: released even if the count fails;
-                    # persist plans the attributed rows now (~0.3 s of a small batch)
-                    built.append(held.cache(self._attribute(spark, parsed, plan, held.cache)))
-
-            concurrently(count, build)
-        self._last_lines = counts["lines_parsed"]
-        switch.size(counts["lines_parsed"])  # for everything after the stage
-        if counts["quarantined"]:
-            with clock("quarantine"):
-                quarantine = staged.bad_records.unionByName(to_quarantine_rows(parsed))
-                delta.write_batch(
-                    quarantine.select(*QUARANTINE_SCHEMA.names), t.quarantine, app_id=t.app_id,
-                    batch_id=batch_id, since=plan.quarantine_version, first_attempt=first,
-                )  # fmt: skip
-        with clock("attribute"):
-            enriched = built[0]
-            if switch.small != planned_small:  # sized wrong by the previous batch: plan again
-                enriched = held.replan(enriched)
-            counts.update(enriched_counts(enriched))
-            self._note_held(plan.pending_version, counts["held_in"])
-        final = to_enriched_rows(enriched.where(~F.col("is_pending")))
-        published = skipped = 0
-
-        def to_delta() -> None:
-            with clock("delta"):
-                delta.write_batch(
-                    final, t.enriched, app_id=t.app_id, batch_id=batch_id,
-                    partition_by=("event_date", "event_hour"), since=plan.enriched_version,
-                    first_attempt=first,
-                )  # fmt: skip
-
-        def to_kafka() -> None:
-            nonlocal published, skipped
-            with clock("kafka"):
-                published, skipped = publish_batch(
-                    to_kafka_messages(final), batch_id, bootstrap=t.kafka_bootstrap or "",
-                    topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
-                    options=t.kafka_options, rows=counts["flows_final"],
-                )  # fmt: skip
-
-        if counts["flows_final"]:
-            with clock("sinks"):
-                concurrently(to_delta, *([to_kafka] if t.kafka_bootstrap and t.kafka_topic else []))
-        with clock("quality"):
-            quality = self._quality(final) if counts["flows_final"] else None
-        if counts["flows_pending"] or counts["held_in"]:
-            with clock("pending"):
-                still = enriched.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names)
-                delta.write_batch(
-                    still, t.pending, app_id=f"{t.app_id}-pending", batch_id=batch_id,
-                    mode="overwrite", since=plan.pending_since, first_attempt=first,
-                )  # fmt: skip
-        return counts, published, skipped, quality
-
-    def _attribute(
-        self, spark: SparkSession, parsed: DataFrame, plan: delta.BatchPlan, cache: Cache
-    ) -> DataFrame:
-        """This batch's valid flows plus the held (pending) ones, attributed as of ``plan``
-        (what it caches goes through ``cache``). A large ownership table is first cut to the batch's addresses
-        (a semi-join), broadcast when that share is small, else joined by shuffle."""
+    def _owners(
+        self, spark: SparkSession, plan: delta.BatchPlan, parsed: DataFrame,
+        pending: DataFrame | None, held: Held,
+    ) -> tuple[DataFrame, bool]:  # fmt: skip
+        """The ownership table at the plan's version, and whether to broadcast it: a small
+        one cached across batches while its version holds; a large one cut to the batch's
+        addresses (a semi-join), cached for this batch and broadcast when that share is
+        small (counting it fills the cache)."""
         t = self.targets
-        labels, lengths = self._labels(spark, plan.labels_version)
-        flows = filter_valid_flows(parsed).withColumn("_held", F.lit(False))
-        held = self._held(spark, plan.pending_version)
-        if held is not None:
-            flows = flows.unionByName(
-                held.select(*PARSED_FLOW_SCHEMA.names, F.lit(True).alias("_held"))
-            )
-        broadcast = plan.broadcast_owners
-        if broadcast:  # small: cached across batches while its version holds
-            owners = self.dimensions.get(spark, t.ownership, plan.ownership_version, _with_seen)
-        else:
-            owners = delta.read_version(spark, t.ownership, plan.ownership_version)
-            owners = cache(filter_owners_for(flows, _with_seen(owners)))
-            broadcast = owners.count() <= t.broadcast_max_rows
-        return with_attribution(
-            flows,
-            owners,
-            labels,
+        if plan.broadcast_owners:
+            return self.dimensions.get(spark, t.ownership, plan.ownership_version), True
+        flows = filter_valid_flows(parsed)
+        if pending is not None:
+            flows = flows.unionByName(pending)
+        owners = delta.read_version(spark, t.ownership, plan.ownership_version)
+        cut = held.cache(filter_owners_for(flows, owners))
+        return cut, cut.count() <= t.broadcast_max_rows
+
+    def _rules(
+        self, spark: SparkSession, plan: delta.BatchPlan, broadcast: bool
+    ) -> AttributionRules:
+        labels = self.dimensions.get(spark, self.targets.cidr_labels, plan.labels_version)
+        lengths = latest(self._lengths, plan.labels_version, lambda: _prefix_lengths(labels))
+        return AttributionRules(
             freshness=plan.freshness_time,
+            scope_freshness=plan.scope_freshness_times,
             prefix_lengths=lengths,
             broadcast_owners=broadcast,
-            scope_freshness=plan.scope_freshness_times,
-            expire=(plan.now_time, t.max_pending_minutes),
+            now=plan.now_time,
+            max_pending_minutes=self.targets.max_pending_minutes,
         )
 
     def _ownership_rows(self, spark: SparkSession, version: int) -> int:
-        """Rows of the ownership table at ``version`` (from Delta's file statistics), counted
-        once per version: a version never changes."""
+        """Rows of the ownership table at ``version``, counted once per version: a version
+        never changes."""
         path = self.targets.ownership
         return latest(
             self._owner_rows, version, lambda: delta.read_version(spark, path, version).count()
@@ -275,21 +212,58 @@ class FlowBatchWriter:
             return None
         return delta.read_version(spark, self.targets.pending, version)
 
+    # ---- commit ------------------------------------------------------------------------
+
+    def _commit(self, batch: _Batch) -> dict[str, int]:
+        """Quarantine, enriched and Kafka side by side, then pending; returns the counts the
+        writes reported."""
+        t, plan, clock, out = self.targets, batch.plan, batch.clock, batch.outputs
+        wrote = {"kafka_published": 0, "kafka_tasks_skipped": 0}
+
+        def quarantine() -> None:
+            if batch.counts["quarantined"]:
+                with clock("quarantine"):
+                    delta.write_batch(
+                        out.quarantine, t.quarantine, app_id=t.app_id, batch_id=plan.batch_id,
+                        since=plan.quarantine_version, first_attempt=batch.first,
+                    )  # fmt: skip
+
+        def enriched() -> None:
+            with clock("delta"):
+                wrote["enriched"] = delta.write_batch(  # False: a replay found its marker
+                    out.enriched, t.enriched, app_id=t.app_id, batch_id=plan.batch_id,
+                    partition_by=("event_date", "event_hour"), since=plan.enriched_version,
+                    first_attempt=batch.first,
+                )  # fmt: skip
+
+        def kafka() -> None:
+            with clock("kafka"):
+                wrote["kafka_published"], wrote["kafka_tasks_skipped"] = publish_batch(
+                    out.messages, plan.batch_id, bootstrap=t.kafka_bootstrap or "",
+                    topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
+                    options=t.kafka_options, rows=batch.counts["lines_parsed"],
+                )  # fmt: skip
+
+        with clock("sinks"):
+            concurrently(enriched, quarantine, *([kafka] if t.kafka else []))
+        tallied = batch.tallied(bool(wrote.pop("enriched")))
+        self._note_held(plan.pending_version, tallied["held_in"])
+        if tallied["flows_pending"] or tallied["held_in"]:
+            with clock("pending"):
+                delta.write_batch(
+                    out.pending, t.pending, app_id=f"{t.app_id}-pending",
+                    batch_id=plan.batch_id, mode="overwrite", since=plan.pending_version,
+                    first_attempt=batch.first,
+                )  # fmt: skip
+        if tallied["flows_final"]:
+            with clock("quality"):
+                batch.quality = self._quality(batch.untallied().enriched)
+        return {**tallied, **wrote}
+
     def _note_held(self, version: int, held_in: int) -> None:
         """Remember that pending ``version`` was empty (``held_in`` rows came from it)."""
         if held_in == 0:
             self._empty_pending = version
-
-    def _labels(self, spark: SparkSession, version: int | None) -> tuple[DataFrame, list[int]]:
-        """The CIDR labels as of ``version`` and their distinct prefix lengths, both kept
-        across batches while the version holds; the latest labels (read anew) for a plan
-        written before label versions were pinned."""
-        path = self.targets.cidr_labels
-        if version is None:
-            labels = spark.read.format("delta").load(path)
-            return labels, _prefix_lengths(labels)
-        labels = self.dimensions.get(spark, path, version)
-        return labels, latest(self._lengths, version, lambda: _prefix_lengths(labels))
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is
@@ -305,45 +279,58 @@ class FlowBatchWriter:
         )  # fmt: skip
 
     def _report(
-        self,
-        batch_id: int,
-        started: float,
-        counts: dict[str, int],
-        published: int,
-        skipped: int,
-        quality: dict[str, object] | None = None,
-        phases: dict[str, float] | None = None,
-        extra: dict[str, object] | None = None,
-    ) -> None:
-        final = counts["flows_final"]
+        self, batch_id: int, started: float, counts: dict[str, int],
+        quality: dict[str, object] | None, phases: dict[str, float],
+    ) -> None:  # fmt: skip
         duration = round(time.monotonic() - started, 3)
+        final, both = counts["flows_final"], counts["both_attributed"]
         metrics: dict[str, object] = {
             "batch_id": batch_id,
             **counts,
-            "pct_both_attributed": round(100.0 * counts["both_attributed"] / final, 2)
-            if final
-            else None,
-            "kafka_published": published,
-            "kafka_tasks_skipped": skipped,
+            "pct_both_attributed": round(100.0 * both / final, 2) if final else None,
             "duration_s": duration,
             "records_per_s": round(counts["records_in"] / max(duration, 1e-6), 1),
+            "phase_s": phases,
         }
         if quality is not None:
             metrics["quality"] = quality
-        if phases:
-            metrics["phase_s"] = phases
-        metrics.update(extra or {})
         self.metrics.append(metrics)
-        log.info(json.dumps(metrics))
         print(json.dumps({"dredge_batch": metrics}), flush=True)
+
+
+@dataclass
+class _Batch:
+    """One batch between its stage and its commit: the plan, the stage's counts, the inputs
+    at the plan's versions and the outputs computed from them (observed by ``tally``)."""
+
+    plan: delta.BatchPlan
+    first: bool
+    counts: dict[str, int]
+    inputs: BatchInputs
+    rules: AttributionRules
+    clock: PhaseClock
+    tally: Observation = field(default_factory=Observation)
+    outputs: BatchOutputs = field(init=False)
+    quality: dict[str, object] | None = None
+
+    def __post_init__(self) -> None:
+        self.outputs = batch_outputs(self.inputs, self.rules, self.tally)
+
+    def untallied(self) -> BatchOutputs:
+        """The same outputs, unobserved (a further action on them)."""
+        return batch_outputs(self.inputs, self.rules)
+
+    def tallied(self, written: bool) -> dict[str, int]:
+        """The attribution counts the enriched write observed; for a replay whose enriched
+        commit was already there (nothing written, nothing observed) the same outputs are
+        run to a ``noop`` sink to count them."""
+        tally = self.tally
+        if not written:
+            tally = Observation()
+            enriched = batch_outputs(self.inputs, self.rules, tally).enriched
+            enriched.write.format("noop").mode("overwrite").save()
+        return {k: int(v or 0) for k, v in tally.get.items()}
 
 
 def _prefix_lengths(labels_df: DataFrame) -> list[int]:
     return [r.prefix_len for r in labels_df.select("prefix_len").distinct().collect()]
-
-
-def _with_seen(owners_df: DataFrame) -> DataFrame:
-    """Ownership tables written before ``last_seen`` existed read it as null."""
-    if "last_seen" in owners_df.columns:
-        return owners_df
-    return owners_df.withColumn("last_seen", F.lit(None).cast("timestamp"))

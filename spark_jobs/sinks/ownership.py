@@ -59,8 +59,16 @@ class ApplyResult:
 
 
 def ensure_ownership_table(spark: SparkSession, path: str) -> None:
-    """Create the empty ownership table at ``path`` if there is none."""
+    """Create the empty ownership table at ``path`` if there is none; add the columns a
+    table written by an older Dredge lacks (null in its rows: an open interval then differs
+    from its next observation, which closes it and opens one with the column filled)."""
     DeltaTable.createIfNotExists(spark).location(path).addColumns(OWNERSHIP_SCHEMA).execute()
+    have = set(spark.read.format("delta").load(path).columns)
+    missing = [f for f in OWNERSHIP_SCHEMA.fields if f.name not in have]
+    if missing:
+        added = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({added})")
+        log.info("ownership table %s: added %s", path, added)
 
 
 def check_not_stale(observed_at: datetime, freshness: datetime | None, label: str = "") -> bool:

@@ -95,6 +95,7 @@ def owner_of(
         "subnet_id": eni.get("SubnetId"),
         "resource_id": resource_id,
         "kind": kind,
+        "eni_id": eni.get("NetworkInterfaceId"),
     }
 
 

@@ -7,6 +7,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.transforms.enrich import SIDES
+from spark_jobs.transforms.ip import to_ip_key
 
 CORRECT = "correct"
 MISATTRIBUTED = "misattributed"
@@ -60,14 +61,15 @@ def with_naive_outcomes(truthed_df: DataFrame, current_owners_df: DataFrame) -> 
     """Adds ``naive_src_outcome``/``naive_dst_outcome``: the baseline that looks each address
     up in the *current* ownership (open intervals), ignoring the flow's time.
 
-    Needs ``srcaddr_key``/``dstaddr_key``; ``current_owners_df`` needs ``ip_key``, ``app``.
+    Needs ``srcaddr``/``dstaddr``; ``current_owners_df`` needs ``ip_key``, ``app``.
     """
     out = truthed_df
     for side in SIDES:
         owners = current_owners_df.select(
             F.col("ip_key").alias(f"_naive_{side}_key"), F.col("app").alias(f"_naive_{side}_app")
         )
-        out = out.join(owners, F.col(f"_naive_{side}_key") == F.col(f"{side}addr_key"), "left")
+        key = to_ip_key(F.col(f"{side}addr"))
+        out = out.join(owners, F.col(f"_naive_{side}_key") == key, "left")
         out = out.withColumn(
             f"naive_{side}_outcome",
             _outcome(

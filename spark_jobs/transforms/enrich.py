@@ -10,7 +10,7 @@ The rule that keeps Dredge honest - *unattributed is acceptable, misattributed i
   **unattributed** there rather than guessed.
 * A side whose ``start_time`` is at or after the freshness is **pending**: its owner is not
   known yet. Pending flows are held and re-attributed by later batches; past the maximum wait
-  they become unattributed (:func:`with_expired_pending`).
+  they become unattributed (``expire`` of :func:`with_attribution`).
 * A side with no owner falls back to CIDR labels, longest prefix first: AWS service ranges,
   VPC/subnet CIDRs, else ``internet``. It stays *unattributed* (no application owns it) but
   gets ``kind``/``label``/``region`` so traffic can still be sliced.
@@ -29,7 +29,6 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window
 
 from spark_jobs.transforms.ip import ip_prefix_key
 from spark_jobs.transforms.ownership import scope_key, scope_time_map
@@ -39,20 +38,21 @@ ATTRIBUTED = "attributed"
 PENDING = "pending"
 UNATTRIBUTED = "unattributed"
 SIDES = ("src", "dst")
-OWNER_FIELDS = {  # output suffix -> ownership column
+OWNER_FIELDS = {  # output suffix -> ownership column: a column per side each
     "app": "app",
-    "cluster": "cluster",
-    "account": "account_id",
     "region": "region",
     "az": "az",
-    "vpc": "vpc_id",
     "kind": "kind",
+}
+DETAIL_FIELDS = {  # field of the side's ``owner`` struct -> ownership column
+    "cluster": "cluster",
+    "account": "account_id",
+    "vpc": "vpc_id",
     "resource": "resource_id",
 }
+SIDE_SUFFIXES = ("attribution_status", *OWNER_FIELDS, "label", "owner")
 LABEL_FIELDS = ("kind", "label", "region", "service")
 FAR_FUTURE = "9999-12-31 00:00:00"
-ENI_KINDS = ("instance", "container", "task", "load_balancer", "nat_gateway", "interface")
-FIVE_TUPLE = ("srcaddr_key", "dstaddr_key", "srcport", "dstport", "protocol")
 
 
 def side_key(side: str) -> Column:
@@ -62,7 +62,8 @@ def side_key(side: str) -> Column:
 
 
 def _owner_struct(owners_df: DataFrame, side: str, scope_fresh: Column) -> DataFrame:
-    cols = [F.col(c).alias(c) for c in OWNER_FIELDS.values()]
+    owned = {*OWNER_FIELDS.values(), *DETAIL_FIELDS.values(), "eni_id"}
+    cols = [F.col(c).alias(c) for c in sorted(owned)]
     return owners_df.select(
         F.col("ip_key").alias(f"_{side}_o_key"),
         F.col("valid_from").alias(f"_{side}_o_from"),
@@ -188,9 +189,9 @@ def _internet() -> Column:
 
 
 def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, Column]:
-    """One side's output values by suffix (``attribution_status``, :data:`OWNER_FIELDS`,
-    ``label``). ``status`` decides owner vs. label; ``shown_status`` is what the side's
-    ``attribution_status`` says (an expired pending side: unattributed, no owner, no label)."""
+    """One side's output values by suffix (:data:`SIDE_SUFFIXES`). ``status`` decides owner vs.
+    label; ``shown_status`` is what the side's ``attribution_status`` says (an expired pending
+    side: unattributed, no owner, no label)."""
     owner = F.col(f"_{side}_owner")
     label = _side_label(side)
     owned = status == ATTRIBUTED
@@ -205,6 +206,8 @@ def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, C
         F.when(owned, F.coalesce(owner["app"], F.lit("unknown-app")))
         .when(fallback, label["label"])
     )  # fmt: skip
+    details = [owner[c].alias(name) for name, c in DETAIL_FIELDS.items()]
+    values["owner"] = F.when(owned, F.struct(*details))
     return values
 
 
@@ -240,19 +243,20 @@ def with_attribution(
 ) -> DataFrame:
     """Attribute both sides of each parsed flow.
 
-    Needs (flows): ``start_time``, ``srcaddr_key``, ``dstaddr_key``, ``pkt_srcaddr_key``,
-    ``pkt_dstaddr_key``, ``interface_id`` and ``flow_direction``. Needs (owners): the ownership
-    table with ``last_seen``. Needs (labels): the CIDR-label table.
+    Needs (flows): ``start_time``, ``arrival_time``, ``srcaddr_key``, ``dstaddr_key``,
+    ``pkt_srcaddr_key``, ``pkt_dstaddr_key``, ``interface_id``, ``account_id``, ``region``.
+    Needs (owners): the ownership table (with ``last_seen`` and ``eni_id``). Needs (labels):
+    the CIDR-label table.
 
-    Adds per side (``src_``/``dst_``): ``attribution_status``, ``app``, ``cluster``,
-    ``account``, ``region``, ``az``, ``vpc``, ``kind``, ``resource``, ``label``; and
-    ``cross_region``, ``cross_az``, ``is_duplicate_view``, ``is_pending``.
+    Adds per side (``src_``/``dst_``): ``attribution_status``, ``app``, ``region``, ``az``,
+    ``kind``, ``label`` and ``owner`` (a struct: ``cluster``, ``account``, ``vpc``,
+    ``resource``); and ``cross_region``, ``cross_az``, ``is_duplicate_view``, ``is_pending``.
 
     ``freshness`` is the latest observation applied; ``scope_freshness`` (``"account/region"``
     -> time, see :func:`~spark_jobs.transforms.ownership.scope_key`) the latest per scope: an
     open interval of a scope last observed before the flow is pending, not attributed.
-    ``expire`` (``(now, max_wait_minutes)``) applies :func:`with_expired_pending` in the same
-    projection.
+    ``expire`` (``(now, max_wait_minutes)``): a side pending longer than ``max_wait_minutes``
+    (by ``arrival_time``) is unattributed, with no CIDR fallback: given up on, never guessed.
     """
     scope_fresh = (
         scope_time_map(scope_freshness)[scope_key(F.col("account_id"), F.col("region"))]
@@ -264,15 +268,13 @@ def with_attribution(
     for side in SIDES:
         staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
         staged = _join_labels(staged, addr_labels, side)
-    staged = _join_later_views(staged, flows_df)
-    # One projection for everything that follows the joins: every DataFrame operation on the
-    # ~100-column frame costs a fresh analysis (~0.1 s of a micro-batch).
-    values = {}
+    # One projection for everything that follows the joins.
+    values, statuses = {}, {}
     for side in SIDES:
-        status = _side_status(side, freshness)
+        status = statuses[side] = _side_status(side, freshness)
         values[side] = _side_values(side, status, _expired(status, *expire) if expire else status)
     flags = _flags(values["src"], values["dst"])
-    dup = _duplicate_flag(values["src"], values["dst"], F.col("_later_id").isNotNull())
+    dup = _duplicate_flag(statuses["src"], statuses["dst"])
     return staged.select(
         *[F.col(c) for c in flows_df.columns],
         *[col.alias(f"{side}_{name}") for side in SIDES for name, col in values[side].items()],
@@ -296,81 +298,21 @@ def _flags(src: Mapping[str, Column], dst: Mapping[str, Column]) -> dict[str, Co
     }
 
 
-def _duplicate_flag(
-    src: Mapping[str, Column], dst: Mapping[str, Column], by_rank: Column
-) -> Column:
-    """The second view of a flow logged at both ENIs (see :func:`with_duplicate_view`)."""
-    both_enis = (
-        src["kind"].isin(*ENI_KINDS)
-        & dst["kind"].isin(*ENI_KINDS)
-        & (src["attribution_status"] == ATTRIBUTED)
-        & (dst["attribution_status"] == ATTRIBUTED)
-    )
-    by_direction = F.col("flow_direction") == "ingress"
-    dup = both_enis & F.when(F.col("flow_direction").isNotNull(), by_direction).otherwise(by_rank)
-    return F.coalesce(dup, F.lit(False))
+def _duplicate_flag(src_status: Column, dst_status: Column) -> Column:
+    """The second view of a flow logged at both its ENIs.
 
-
-def _columns_of(side: str) -> dict[str, Column]:
-    return {n: F.col(f"{side}_{n}") for n in ("attribution_status", "region", "az", "kind")}
-
-
-def with_cross_flags(df: DataFrame) -> DataFrame:
-    """``cross_region``/``cross_az``: only when both sides are known (else null);
-    ``is_pending``: either side still pending."""
-    return df.withColumns(_flags(_columns_of("src"), _columns_of("dst")))
-
-
-def with_duplicate_view(df: DataFrame, views_df: DataFrame | None = None) -> DataFrame:
-    """Flag the second view of a flow logged at both ENIs (``is_duplicate_view``).
-
-    A flow between two monitored ENIs is logged twice: egress at the source ENI and ingress
-    at the destination ENI, same 5-tuple and window. When the format carries
-    ``flow-direction`` (v5+), the ingress record of a flow whose both ends are owned by
-    ENI-backed resources is the duplicate. Without it (v2), the records without a direction
-    that share one 5-tuple and start time *within the micro-batch* are ranked by
-    ``interface_id`` and all but the first are flagged; the two views of a flow delivered in
-    different batches are then both kept (documented limitation; use a v5 format to remove
-    it). Needs the 5-tuple, ``start_time``, ``interface_id``, ``flow_direction``, ``flow_id``
-    and the side kinds/statuses.
-
-    The ranking runs on a narrow projection (``views_df``, default ``df``: any frame with the
-    same rows' 5-tuple, ``start_time``, ``interface_id``, ``flow_direction`` and ``flow_id``,
-    e.g. the flows before attribution) and only the later views' ``flow_id`` s are broadcast
-    back, so the wide rows are never shuffled.
+    A flow between two ENIs whose traffic is logged appears twice: at the source ENI and at
+    the destination ENI. The record captured at the destination owner's ENI
+    (``interface_id`` equals that owner's ``eni_id``) is the duplicate when the source is
+    attributed to an ENI too. Every ENI in the ownership table is assumed to be logged (the
+    inventory and the flow logs cover the same VPCs); a peer outside it is logged once and
+    its record is never a duplicate. Stateless: the two views need not meet in one batch.
     """
-    joined = _join_later_views(df, df if views_df is None else views_df)
-    dup = _duplicate_flag(_columns_of("src"), _columns_of("dst"), F.col("_later_id").isNotNull())
-    flag = dup.alias("is_duplicate_view")
-    return joined.select(*[F.col(c) for c in df.columns if c != "is_duplicate_view"], flag)
-
-
-def _join_later_views(df: DataFrame, views_df: DataFrame) -> DataFrame:
-    """``df`` with ``_later_id`` (non-null on the rows :func:`_later_views` of ``views_df``
-    ranks as a later view), by a broadcast of those ids only."""
-    later = F.broadcast(_later_views(views_df))
-    return df.join(later, on=F.col("flow_id") == F.col("_later_id"), how="left")
-
-
-def _later_views(views_df: DataFrame) -> DataFrame:
-    """``_later_id``: the ``flow_id`` of every direction-less record that is not the first
-    (by ``interface_id``, ``flow_id``) of its 5-tuple and start time."""
-    views = Window.partitionBy(*FIVE_TUPLE, "start_time").orderBy("interface_id", "flow_id")
-    narrow = views_df.where(F.col("flow_direction").isNull()).select(
-        "flow_id", *FIVE_TUPLE, "start_time", "interface_id"
+    src_eni, dst_eni = F.col("_src_owner")["eni_id"], F.col("_dst_owner")["eni_id"]
+    dup = (
+        (src_status == ATTRIBUTED)
+        & (dst_status == ATTRIBUTED)
+        & (F.col("interface_id") == dst_eni)
+        & (src_eni != dst_eni)  # an ENI's traffic to itself has no second capturing ENI
     )
-    ranked = narrow.withColumn("_rank", F.row_number().over(views))
-    return ranked.where(F.col("_rank") > 1).select(F.col("flow_id").alias("_later_id")).distinct()
-
-
-def with_expired_pending(df: DataFrame, now: datetime, max_wait_minutes: int) -> DataFrame:
-    """Turn sides that have been pending longer than ``max_wait_minutes`` (by
-    ``arrival_time``) into unattributed, keeping their CIDR fallback empty: after the wait the
-    owner is given up on, never guessed. Needs the columns :func:`with_attribution` adds."""
-    updates = {
-        f"{side}_attribution_status": _expired(
-            F.col(f"{side}_attribution_status"), now, max_wait_minutes
-        )
-        for side in SIDES
-    }
-    return df.withColumns(updates).transform(with_cross_flags)
+    return F.coalesce(dup, F.lit(False))

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.schemas import PARSED_FLOW_SCHEMA
-from spark_jobs.transforms.enrich import OWNER_FIELDS, SIDES
+from spark_jobs.schemas import ADDRESS_COLUMNS, PARSED_FLOW_SCHEMA
+from spark_jobs.transforms.enrich import DETAIL_FIELDS, SIDE_SUFFIXES, SIDES
 
-SIDE_SUFFIXES = ("attribution_status", *OWNER_FIELDS, "label")
 ATTRIBUTION_COLUMNS = tuple(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES)
 FLAG_COLUMNS = ("cross_region", "cross_az", "is_duplicate_view")
+# The 128-bit address keys are join internals: the pending table keeps them, the output not.
+KEY_COLUMNS = tuple(f"{c}_key" for c in ADDRESS_COLUMNS)
 ENRICHED_COLUMNS = (
-    *PARSED_FLOW_SCHEMA.names,
+    *(c for c in PARSED_FLOW_SCHEMA.names if c not in KEY_COLUMNS),
     *ATTRIBUTION_COLUMNS,
     *FLAG_COLUMNS,
     "event_date",
@@ -20,8 +21,7 @@ ENRICHED_COLUMNS = (
 )
 # Columns the enriched table keeps Delta file statistics (min/max/nulls) for: what its queries
 # filter on (time, apps, regions, addresses). Delta's default is the first 32 columns - raw
-# flow-log fields mostly - and collecting them cost ~4 s of CPU per 600k rows (a quarter of
-# the write).
+# flow-log fields mostly - and statistics cost CPU for every column they cover.
 ENRICHED_STATS_COLUMNS = (
     "start_time",
     "end_time",
@@ -34,9 +34,11 @@ ENRICHED_STATS_COLUMNS = (
     "interface_id",
     "account_id",
 )
-# Dimensions sent to Druid (both sides), besides the timestamp and metrics.
+# Dimensions sent to Druid (both sides, the owner details flattened), besides the timestamp
+# and metrics.
 KAFKA_DIMENSIONS = (
-    *(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES if s != "resource"),
+    *(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIXES if s != "owner"),
+    *(f"{side}_{d}" for side in SIDES for d in DETAIL_FIELDS if d != "resource"),
     "protocol",
     "action",
     "cross_region",
@@ -45,6 +47,13 @@ KAFKA_DIMENSIONS = (
     "account_id",
     "interface_id",
 )
+
+
+def _dimension(name: str) -> Column:
+    side, _, field = name.partition("_")
+    if side in SIDES and field in DETAIL_FIELDS:
+        return F.col(f"{side}_owner")[field].alias(name)
+    return F.col(name)
 
 
 def to_enriched_rows(enriched_df: DataFrame) -> DataFrame:
@@ -57,10 +66,6 @@ def to_enriched_rows(enriched_df: DataFrame) -> DataFrame:
     )
 
 
-def _timestamp_millis(col: Column) -> Column:
-    return F.unix_millis(col)
-
-
 def to_kafka_messages(enriched_rows_df: DataFrame) -> DataFrame:
     """Enriched rows carrying traffic -> ``key`` (flow_id), ``value`` (one JSON object).
 
@@ -68,9 +73,9 @@ def to_kafka_messages(enriched_rows_df: DataFrame) -> DataFrame:
     flow's ``start_time`` in epoch milliseconds (Druid's ``timestampSpec`` format ``millis``).
     """
     body = F.struct(
-        _timestamp_millis(F.col("start_time")).alias("timestamp"),
+        F.unix_millis(F.col("start_time")).alias("timestamp"),
         F.col("flow_id"),
-        *[F.col(c) for c in KAFKA_DIMENSIONS],
+        *[_dimension(c) for c in KAFKA_DIMENSIONS],
         F.col("bytes"),
         F.col("packets"),
     )

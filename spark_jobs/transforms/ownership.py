@@ -38,6 +38,9 @@ OWNER_COLUMNS: tuple[str, ...] = (
     "subnet_id",
     "resource_id",
     "kind",
+    # The ENI that holds the address: the capturing ENI of a flow-log record names its own
+    # side (duplicate views), and an ENI id is never reused.
+    "eni_id",
 )
 OWNERSHIP_COLUMNS: tuple[str, ...] = (
     "ip",

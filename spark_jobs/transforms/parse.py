@@ -1,8 +1,9 @@
 """Flow-log lines -> typed flows, driven by the flow log's format string, built-ins only.
 
-The format may list any subset of fields in any order; the output always has every field of
-every version (:data:`~spark_jobs.schemas.PARSED_FLOW_SCHEMA`), null where the format lacks
-it, so downstream code is the same whatever the flow log's version. ``-`` is null. Rows that
+The format may list any subset of fields in any order; the output always has the same narrow
+columns (:data:`~spark_jobs.schemas.PARSED_FLOW_SCHEMA`): a column per core field, null where
+the format lacks it, and the format's other fields as text in one ``extra`` map, so
+downstream code is the same whatever the flow log's version. ``-`` is null. Rows that
 cannot be trusted keep a ``quarantine_reason`` (checked in this order): ``field_count``,
 ``unknown_field`` (header mode), ``bad_number``, ``bad_address``, ``port_range``,
 ``protocol_range``, ``start_after_end``.
@@ -16,9 +17,13 @@ from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import MapType, StringType
 
 from spark_jobs.schemas import (
+    CORE_FIELDS,
     DEFAULT_FORMAT,
+    EXTRA_COLUMN,
+    EXTRA_FIELDS,
     FIELDS,
     FIELDS_BY_NAME,
     PARSED_FLOW_SCHEMA,
@@ -149,6 +154,7 @@ def _raw_columns(layout: _Layout) -> tuple[Column, ...]:
         texts.append(text.alias(_s(f)))
     extra = layout.extra_check if layout.extra_check is not None else F.lit(None).cast("string")
     return (
+        _rare_map(layout).alias("_rare"),
         *(F.col(c) for c in PROVENANCE_COLUMNS),
         F.col("line"),
         layout.count_ok.alias("_count_ok"),
@@ -157,6 +163,20 @@ def _raw_columns(layout: _Layout) -> tuple[Column, ...]:
         layout.present("log-status").alias("_has_status"),
         *texts,
     )
+
+
+def _rare_map(layout: _Layout) -> Column:
+    """The ``extra`` map: the layout's non-core fields that hold a value, by column name;
+    null when none does (a v2 format has none, so its rows carry no map at all)."""
+    entries = []
+    for f in EXTRA_FIELDS:
+        token = layout.token_of(f.name)
+        if token is not None:
+            entries += [F.lit(f.column), F.when(token != MISSING, token)]
+    if not entries:
+        return F.lit(None).cast(MapType(StringType(), StringType()))
+    present = F.map_filter(F.create_map(*entries), lambda _, v: v.isNotNull())
+    return F.when(F.size(present) > 0, present)
 
 
 # The column expressions are built once per layout and reused: they only name columns, and
@@ -198,7 +218,7 @@ def _parse(staged_df: DataFrame, raw_columns: tuple[Column, ...]) -> DataFrame:
 
 def _final_columns() -> list[Column]:
     cols: list[Column] = []
-    for f in FIELDS:
+    for f in CORE_FIELDS:
         if f.kind == "address":
             # A valid dotted quad (no leading zeros) is already canonical; IPv6 is rewritten.
             key = F.col(f"{f.column}_key")
@@ -206,6 +226,7 @@ def _final_columns() -> list[Column]:
             cols.append(F.when(key.isNotNull(), text).alias(f.column))
         else:
             cols.append(F.col(f.column).cast(f.spark_type).alias(f.column))
+    cols.append(F.col("_rare").alias(EXTRA_COLUMN))
     cols += [F.col(f"{f.column}_key") for f in FIELDS if f.kind == "address"]
     is_ok = F.coalesce(F.col("log_status") == TRAFFIC_STATUS, F.lit(False))
     cols.append(F.when(F.col("_has_status"), is_ok).otherwise(F.lit(True)).alias("is_traffic"))

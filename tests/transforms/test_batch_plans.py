@@ -18,6 +18,9 @@ def _maker(version: int, calls: list[int]):
             pending_version=2,
             freshness="2026-01-01T00:00:00+00:00",
             now="2026-01-01T00:05:00+00:00",
+            labels_version=1,
+            enriched_version=-1,
+            quarantine_version=3,
             broadcast_owners=True,
             scope_freshness={"111122223333/us-east-1": "2026-01-01T00:00:00+00:00"},
         )

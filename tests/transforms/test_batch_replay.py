@@ -1,12 +1,9 @@
 """Exactly-once Delta writes by a commit marker: a replayed batch (its plan read back) finds
-its earlier commit and writes nothing; a first attempt skips the look; plans written before
-output versions were pinned keep Delta's txnAppId check."""
+its earlier commit and writes nothing; a first attempt skips the look."""
 
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from spark_probe import spark_jobs_run_by
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import _prepare
-from spark_jobs.sinks import batch_parts, delta, flow_batch, lineage
+from spark_jobs.sinks import batch_parts, delta, flow_batch
 from spark_jobs.sources.ownership import FRESHNESS_PROPERTY
 from spark_jobs.transforms.output import ENRICHED_STATS_COLUMNS
 
@@ -62,21 +59,19 @@ def test_a_replay_after_a_crash_before_the_commit_writes(spark, tmp_path: Path) 
     assert _ids(spark, path) == [0, 1, 5, 6]
 
 
-def test_marker_writes_run_no_state_rebuild_the_txn_check_does(spark, tmp_path: Path) -> None:
+def test_a_first_attempt_writes_with_one_job_and_a_replay_writes_none(spark, tmp_path) -> None:
     def jobs(path: str, batch: int, **kw) -> int:
         def write() -> bool:
             return delta.write_batch(_frame(spark, 4), path, app_id="a", batch_id=batch, **kw)
 
         return spark_jobs_run_by(spark, write)[1]
 
-    marker, txn = str(tmp_path / "m"), str(tmp_path / "x")
+    marker = str(tmp_path / "m")
     for batch in range(3):
         jobs(marker, batch, since=batch - 1, first_attempt=True)
-        jobs(txn, batch)
     jobs(marker, 2, since=1)  # a replay: reads the history, writes nothing
     assert _ids(spark, marker) == sorted(list(range(4)) * 3)
     assert jobs(marker, 3, since=2, first_attempt=True) == 1  # the write itself
-    assert jobs(txn, 3) > 1  # Delta rebuilds the state to find the txn version
 
 
 def test_a_replay_whose_commits_are_gone_says_so(spark, tmp_path: Path) -> None:
@@ -94,59 +89,47 @@ def test_a_replay_whose_commits_are_gone_says_so(spark, tmp_path: Path) -> None:
         delta.write_batch(_frame(spark, 1), str(path), app_id="a", batch_id=9, since=0)
 
 
-def test_without_a_pinned_version_delta_txn_check_still_holds(spark, tmp_path: Path) -> None:
-    path = str(tmp_path / "t")
-    assert delta.write_batch(_frame(spark, 2), path, app_id="a", batch_id=3)
-    delta.write_batch(_frame(spark, 2), path, app_id="a", batch_id=3)  # skipped by Delta
-    assert _ids(spark, path) == [0, 1]
-    assert _commit_infos(tmp_path / "t")[0].get("userMetadata") is None
-
-
 # --- the batch writer: a whole batch replayed with its saved plan ---------------------------
 
 
-def _checkpointed_rdds(spark: SparkSession) -> set[int]:
-    infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()  # type: ignore[union-attr]
-    return {i.id() for i in infos if "localCheckpoint" in i.callSite()}
+def _spy_caches(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every frame a batch caches (through its ``Held``)."""
+    cached: list = []
+    cache = batch_parts.Held.cache
+
+    def spied(self, df):
+        got = cache(self, df)
+        cached.append(got)
+        return got
+
+    monkeypatch.setattr(batch_parts.Held, "cache", spied)
+    return cached
 
 
 def test_a_batch_replayed_with_its_plan_writes_each_table_once(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, local_checkpoint=True))
-    made: list[set[int]] = []
-
-    def spied(df):  # note the checkpoint blocks that exist while the batch runs
-        checkpoint = lineage.without_lineage(df)
-        made.append(set())
-        return checkpoint
-
-    monkeypatch.setattr(batch_parts, "without_lineage", spied)
-    count = flow_batch.stage_counts
-
-    def counted(*inputs):
-        got = count(*inputs)
-        made[-1] |= _checkpointed_rdds(spark)
-        return got
-
-    monkeypatch.setattr(flow_batch, "stage_counts", counted)
+    cached = _spy_caches(monkeypatch)
     try:
-        held = _checkpointed_rdds(spark)
         writer(lines, 0)
-        assert len(made) == 1 and made[0] - held  # the batch read its lines from a checkpoint
-        assert _checkpointed_rdds(spark) == held  # and released it at the end
+        assert cached and not any(df.is_cached for df in cached)  # released at the end
         counts = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
         assert counts == {t.enriched: 2, t.quarantine: 1}
         for table in (t.enriched, t.quarantine):  # the marker path, not Delta's txnAppId
             markers = [i.get("userMetadata") for i in _commit_infos(Path(table))]
             assert markers[-1] == delta.batch_marker("replay", 0)
+        first = writer.metrics[-1]
         writer(lines, 0)  # the driver died after the commits, before the offsets: replay
         again = {p: spark.read.format("delta").load(p).count() for p in (t.enriched, t.quarantine)}
         assert again == counts
+        # the replay wrote nothing, and counted the same flows without a write to observe
+        keys = ("flows_final", "flows_pending", "both_attributed", "held_in", "quarantined")
+        assert {k: writer.metrics[-1][k] for k in keys} == {k: first[k] for k in keys}
+        assert first["flows_final"] == 2 and first["quarantined"] == 1
         # batch 1: its plan saved, then a crash before any write - the replay writes it
-        plan, first = writer._plan(spark, 1)
-        assert first and plan.enriched_version is not None
+        plan, first_attempt = writer._plan(spark, 1)
+        assert first_attempt and plan.enriched_version is not None
         assert writer._plan(spark, 1) == (plan, False)  # read back: a replay
         writer(lines, 1)
         assert spark.read.format("delta").load(t.enriched).count() == 4
@@ -155,11 +138,10 @@ def test_a_batch_replayed_with_its_plan_writes_each_table_once(
         writer.close()
 
 
-def test_a_failed_batch_releases_its_checkpoint_too(
+def test_a_failed_batch_releases_its_caches_too(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, local_checkpoint=True))
     write = flow_batch.delta.write_batch
 
     def failing(df, path, **kwargs):
@@ -168,51 +150,22 @@ def test_a_failed_batch_releases_its_checkpoint_too(
         return write(df, path, **kwargs)
 
     monkeypatch.setattr(flow_batch.delta, "write_batch", failing)
+    cached = _spy_caches(monkeypatch)
     try:
-        held = _checkpointed_rdds(spark)
         with pytest.raises(OSError, match="disk full"):
             writer(lines, 0)
-        assert _checkpointed_rdds(spark) == held
+        assert cached and not any(df.is_cached for df in cached)
         monkeypatch.setattr(flow_batch.delta, "write_batch", write)
         writer(lines, 0)  # the replay (plan read back) writes the batch
-        assert spark.read.format("delta").load(t.enriched).count() == 2
-        assert spark.read.format("delta").load(t.quarantine).count() == 1  # not twice
-    finally:
-        writer.close()
-
-
-def test_a_batch_with_a_plain_cache_writes_the_same(spark, tmp_path: Path) -> None:
-    writer, t, lines = writer_and_lines(spark, tmp_path)
-    writer = replace(writer, targets=replace(t, local_checkpoint=False))
-    try:
-        writer(lines, 0)
         rows = spark.read.format("delta").load(t.enriched).select("srcaddr", "bytes").collect()
         assert sorted((r.srcaddr, r.bytes) for r in rows) == [
             ("198.51.100.1", 4249), ("198.51.100.3", 1000)
         ]  # fmt: skip
         bad = spark.read.format("delta").load(t.quarantine).collect()
-        assert len(bad) == 1 and "99999" in bad[0].raw
+        assert len(bad) == 1 and "99999" in bad[0].raw  # not twice
         assert writer.metrics[-1]["records_balanced"] == 1
     finally:
         writer.close()
-
-
-def test_a_plan_from_before_pinned_outputs_uses_the_txn_check(spark, tmp_path: Path) -> None:
-    writer, t, lines = writer_and_lines(spark, tmp_path)
-    try:
-        writer._plan(spark, 0)
-        old = json.loads(Path(t.plans, "0.json").read_text())
-        for key in ("enriched_version", "quarantine_version"):
-            old.pop(key)  # as written by an earlier release
-        Path(t.plans, "0.json").write_text(json.dumps(old))
-        writer(lines, 0)
-        writer(lines, 0)
-        assert spark.read.format("delta").load(t.enriched).count() == 2
-        infos = _commit_infos(Path(t.enriched))
-        assert all(i.get("userMetadata") is None for i in infos)
-    finally:
-        writer.close()
-        shutil.rmtree(tmp_path / "root", ignore_errors=True)
 
 
 def test_the_enriched_table_keeps_statistics_for_the_queried_columns(spark, tmp_path: Path) -> None:

@@ -11,10 +11,9 @@ from spark_jobs.transforms.enrich import (
     filter_owners_for,
     plan_clock,
     with_attribution,
-    with_duplicate_view,
-    with_expired_pending,
 )
 from spark_jobs.transforms.ip import cidr_key_py, to_ip_key
+from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA
 
 T0 = datetime(2026, 1, 1, 0, 0, 0)
 
@@ -25,8 +24,8 @@ def t(minutes: float) -> datetime:
 
 OWNER_COLS = (
     "ip string, app string, cluster string, account_id string, region string, az string, "
-    "vpc_id string, subnet_id string, resource_id string, kind string, source string, "
-    "valid_from timestamp, valid_to timestamp, last_seen timestamp"
+    "vpc_id string, subnet_id string, resource_id string, kind string, eni_id string, "
+    "source string, valid_from timestamp, valid_to timestamp, last_seen timestamp"
 )
 
 
@@ -40,8 +39,9 @@ def owner(ip, app, region, az, frm, to=None, seen=None, kind="instance", eni="en
         az,
         "vpc-1",
         "subnet-1",
-        eni,
+        f"i-{app}",
         kind,
+        eni,
         "test",
         t(frm),
         None if to is None else t(to),
@@ -211,19 +211,22 @@ def test_each_case_gets_the_owner_at_its_time(enriched):
 def test_owner_columns_and_cross_flags(enriched):
     rows = {r.name: r for r in enriched.collect()}
     old = rows["old_owner"]
-    assert (old.src_app, old.src_cluster, old.src_region, old.src_az, old.src_kind) == (
+    assert (old.src_app, old.src_region, old.src_az, old.src_kind) == (
         "api",
-        "api-prod",
         "us-east-1",
         "us-east-1a",
         "instance",
     )
-    assert (old.dst_app, old.dst_region, old.dst_account, old.dst_vpc) == (
+    assert old.src_owner.asDict() == {
+        "cluster": "api-prod", "account": "111122223333", "vpc": "vpc-1", "resource": "i-api"
+    }  # fmt: skip
+    assert (old.dst_app, old.dst_region, old.dst_owner.account, old.dst_owner.vpc) == (
         "db",
         "eu-west-1",
         "111122223333",
         "vpc-1",
     )
+    assert rows["internet"].src_owner is None  # no owner, no owner details
     assert old.cross_region is True and old.cross_az is True
     ipv6 = rows["ipv6"]
     assert ipv6.cross_region is False and ipv6.cross_az is True
@@ -241,33 +244,23 @@ def test_no_row_is_multiplied_by_the_joins(enriched):
     assert sorted(r.name for r in enriched.collect()) == sorted(c[0] for c in CASES)
 
 
-def test_expired_pending_becomes_unattributed(enriched):
+def test_expired_pending_becomes_unattributed(spark):
     # arrival at minute 33; 10 minutes of waiting allowed
-    still = with_expired_pending(enriched, now=t(40), max_wait_minutes=10)
-    expired = with_expired_pending(enriched, now=t(44), max_wait_minutes=10)
+    still = _attribute(spark, expire=(t(40), 10))
+    expired = _attribute(spark, expire=(t(44), 10))
     row_still = still.where("name = 'pending'").first()
     row_expired = expired.where("name = 'pending'").first()
     assert row_still.src_attribution_status == "pending" and row_still.is_pending
     assert row_expired.src_attribution_status == "unattributed"
     assert row_expired.dst_attribution_status == "unattributed"
     assert row_expired.is_pending is False and row_expired.src_app is None
+    assert row_expired.src_label is None and row_expired.src_kind is None  # never guessed
     # final rows are untouched
     assert expired.where("name = 'old_owner'").first().src_app == "api"
     # a batch plan's clock counts in whole minutes: 43:30 is minute 43, not past 33 + 10
     assert plan_clock(t(43.5)) == t(43)
-    late = with_expired_pending(enriched, now=plan_clock(t(43.5)), max_wait_minutes=10)
+    late = _attribute(spark, expire=(plan_clock(t(43.5)), 10))
     assert late.where("name = 'pending'").first().src_attribution_status == "pending"
-
-
-def test_expiry_inside_the_attribution_equals_expiring_afterwards(spark, enriched):
-    # the batch writer folds the expiry into with_attribution's one projection
-    for minute, status in ((40, "pending"), (44, "unattributed")):
-        folded = _attribute(spark, expire=(t(minute), 10))
-        after = with_expired_pending(enriched, now=t(minute), max_wait_minutes=10)
-        assert folded.columns == after.columns
-        assert sorted(folded.collect()) == sorted(after.collect())
-        row = folded.where("name = 'pending'").first()
-        assert (row.src_attribution_status, row.is_pending) == (status, status == "pending")
 
 
 def test_no_freshness_means_everything_is_pending(spark, enriched):
@@ -301,148 +294,45 @@ def test_no_freshness_means_everything_is_pending(spark, enriched):
     assert statuses == {("pending", "pending")}
 
 
-DUP_COLS = (
-    "flow_id string, srcaddr_key string, dstaddr_key string, srcport int, dstport int, "
-    "protocol int, start_time timestamp, interface_id string, flow_direction string, "
-    "src_kind string, dst_kind string, src_attribution_status string, "
-    "dst_attribution_status string"
-)
+DUP_OWNERS = [
+    owner("192.0.2.1", "api", "us-east-1", "us-east-1a", 0, eni="eni-api"),
+    owner("192.0.2.2", "db", "us-east-1", "us-east-1b", 0, eni="eni-db"),
+    # a secondary address of api's ENI: traffic between two addresses of one ENI
+    owner("192.0.2.3", "api", "us-east-1", "us-east-1a", 0, eni="eni-api"),
+    owner("192.0.2.4", "lb", "us-east-1", "us-east-1a", 0, kind="load_balancer", eni=None),
+]
+# name, src, dst, capturing ENI, flow-direction, is the duplicate view
+DUP_CASES = [
+    ("at_source_eni", "192.0.2.1", "192.0.2.2", "eni-api", None, False),
+    ("at_destination_eni", "192.0.2.1", "192.0.2.2", "eni-db", None, True),
+    ("reply_at_api", "192.0.2.2", "192.0.2.1", "eni-api", "ingress", True),
+    ("reply_at_db", "192.0.2.2", "192.0.2.1", "eni-db", "egress", False),
+    ("internet_peer", "203.0.113.9", "192.0.2.2", "eni-db", "ingress", False),  # logged once
+    ("peer_without_eni", "192.0.2.4", "192.0.2.2", "eni-db", None, False),
+    ("one_eni_to_itself", "192.0.2.1", "192.0.2.3", "eni-api", None, False),
+    ("pending_source", "192.0.2.1", "192.0.2.2", "eni-db", None, False),  # started at 31
+]
 
 
-@pytest.mark.parametrize(
-    ("rows", "expected"),
-    [
-        # v2 (no direction): two views of one flow -> the second interface is the duplicate
-        (
-            [
-                (
-                    "a",
-                    "k1",
-                    "k2",
-                    1,
-                    2,
-                    6,
-                    t(0),
-                    "eni-1",
-                    None,
-                    "instance",
-                    "task",
-                    "attributed",
-                    "attributed",
-                ),
-                (
-                    "b",
-                    "k1",
-                    "k2",
-                    1,
-                    2,
-                    6,
-                    t(0),
-                    "eni-2",
-                    None,
-                    "instance",
-                    "task",
-                    "attributed",
-                    "attributed",
-                ),
-            ],
-            {"a": False, "b": True},
-        ),
-        # v5: the ingress view is the duplicate, whatever the interface order
-        (
-            [
-                (
-                    "a",
-                    "k1",
-                    "k2",
-                    1,
-                    2,
-                    6,
-                    t(0),
-                    "eni-9",
-                    "ingress",
-                    "instance",
-                    "instance",
-                    "attributed",
-                    "attributed",
-                ),
-                (
-                    "b",
-                    "k1",
-                    "k2",
-                    1,
-                    2,
-                    6,
-                    t(0),
-                    "eni-1",
-                    "egress",
-                    "instance",
-                    "instance",
-                    "attributed",
-                    "attributed",
-                ),
-            ],
-            {"a": True, "b": False},
-        ),
-        # an internet peer is logged once: never a duplicate
-        (
-            [
-                (
-                    "a",
-                    "k1",
-                    "k3",
-                    1,
-                    2,
-                    6,
-                    t(0),
-                    "eni-1",
-                    "ingress",
-                    "internet",
-                    "instance",
-                    "unattributed",
-                    "attributed",
-                )
-            ],
-            {"a": False},
-        ),
-        # different start windows are different flows
-        (
-            [
-                (
-                    "a",
-                    "k1",
-                    "k2",
-                    1,
-                    2,
-                    6,
-                    t(0),
-                    "eni-1",
-                    None,
-                    "instance",
-                    "instance",
-                    "attributed",
-                    "attributed",
-                ),
-                (
-                    "b",
-                    "k1",
-                    "k2",
-                    1,
-                    2,
-                    6,
-                    t(1),
-                    "eni-2",
-                    None,
-                    "instance",
-                    "instance",
-                    "attributed",
-                    "attributed",
-                ),
-            ],
-            {"a": False, "b": False},
-        ),
-    ],
-)
-def test_duplicate_view_flag(spark, rows, expected):
-    out = with_duplicate_view(spark.createDataFrame(rows, DUP_COLS))
-    assert {r.flow_id: r.is_duplicate_view for r in out.collect()} == expected
+def test_the_view_captured_at_the_destination_eni_is_the_duplicate(spark):
+    rows = [
+        (n, s, d, None, t(31 if n == "pending_source" else 1), t(2), eni, direction)
+        for n, s, d, eni, direction, _ in DUP_CASES
+    ]
+    flows = spark.createDataFrame(rows, FLOW_COLS).select(
+        "*",
+        to_ip_key(F.col("src")).alias("srcaddr_key"),
+        to_ip_key(F.col("dst")).alias("dstaddr_key"),
+        F.lit(None).cast("string").alias("pkt_srcaddr_key"),
+        F.lit(None).cast("string").alias("pkt_dstaddr_key"),
+        F.lit(None).cast("string").alias("account_id"),
+        F.lit(None).cast("string").alias("region"),
+    )
+    owners = spark.createDataFrame(DUP_OWNERS, OWNER_COLS).withColumn(
+        "ip_key", to_ip_key(F.col("ip"))
+    )
+    labels = spark.createDataFrame([], CIDR_LABEL_SCHEMA)
+    out = with_attribution(flows, owners, labels, freshness=FRESH, prefix_lengths=[])
+    assert {r.name: r.is_duplicate_view for r in out.collect()} == {
+        c[0]: c[5] for c in DUP_CASES
+    }

@@ -45,6 +45,7 @@ def line(at: str, acct: str, region: str, ip: str | None, app: str, res: str, **
         "subnet_id": "subnet-1",
         "resource_id": res,
         "kind": "instance",
+        "eni_id": f"eni-{res}",
     }
     row.update(kw)
     return row
@@ -223,6 +224,7 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 None,
                 "i-1",
                 "instance",
+                "eni-1",
                 "s",
                 datetime(2024, 5, 1, tzinfo=UTC),
                 None,
@@ -240,6 +242,7 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 None,
                 "i-1",
                 "instance",
+                "eni-1",
                 "s",
                 datetime(2024, 5, 1, tzinfo=UTC),
                 None,
@@ -250,11 +253,14 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
     )
     raw = spark.createDataFrame(
         [
-            ("198.51.100.7", "web", None, A, "us-east-1", None, None, None, "i-5", "instance", "x"),
-            (None, "junk", None, A, "us-east-1", None, None, None, "i-6", "instance", "x"),
+            ("198.51.100.7", "web", None, A, "us-east-1", None, None, None, "i-5", "instance",
+             "eni-5", "x"),
+            (None, "junk", None, A, "us-east-1", None, None, None, "i-6", "instance", "eni-6",
+             "x"),
         ],
         "ip string, app string, cluster string, account_id string, region string, az string, "
-        "vpc_id string, subnet_id string, resource_id string, kind string, source string",
+        "vpc_id string, subnet_id string, resource_id string, kind string, eni_id string, "
+        "source string",
     )
     scopes = spark.createDataFrame([(A, "us-east-1")], SCOPE_SCHEMA)
     plan = plan_ownership_changes(old, to_observed_ips(raw), scopes, at)

@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 
 from spark_jobs.quality import checks
 from spark_jobs.quality.runner import Validation, validate_sample, validate_table
-from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
-from spark_jobs.transforms.ip import ip_key_py
+from spark_jobs.schemas import ADDRESS_COLUMNS, PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
+from spark_jobs.transforms.ip import ip_key_py, to_ip_key
 from spark_jobs.transforms.ownership import OWNERSHIP_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _nodata(n: int) -> dict[str, Any]:
     """A NODATA row: no addresses, ports, action; both sides unattributed."""
-    nulls = {c: None for c in ("srcaddr", "dstaddr", "srcaddr_key", "dstaddr_key", "srcport",
-                               "dstport", "protocol", "packets", "bytes", "action")}  # fmt: skip
+    nulls = {c: None for c in ("srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+                               "packets", "bytes", "action")}  # fmt: skip
     return flow(n, None, None, log_status="NODATA", is_traffic=False, **nulls)
 
 
@@ -63,8 +63,8 @@ def test_address_checks_name_the_bad_columns(spark: SparkSession) -> None:
         spark,
         [
             flow(1),
-            flow(2, srcaddr="999.1.1.1", srcaddr_key=None),
-            flow(3, dstaddr_key="XYZ", pkt_srcaddr="192.0.2.9", pkt_srcaddr_key=None),
+            flow(2, srcaddr="999.1.1.1"),
+            flow(3, dstaddr="XYZ", pkt_srcaddr="192.0.2.999"),
             _nodata(4),
         ],
     )
@@ -143,7 +143,9 @@ def test_truth_mismatch_flags_only_wrong_attributed_sides(spark: SparkSession) -
 
 
 def _parsed(df: DataFrame) -> DataFrame:
-    return df.select(*PARSED_FLOW_SCHEMA.names)
+    """Enriched sample rows -> parsed rows: the same fields plus the address keys."""
+    keys = [to_ip_key(F.col(c)).alias(f"{c}_key") for c in ADDRESS_COLUMNS]
+    return df.select("*", *keys).select(*PARSED_FLOW_SCHEMA.names)
 
 
 def test_parsed_suite_passes_on_good_flows(spark: SparkSession) -> None:
@@ -157,7 +159,7 @@ def test_parsed_suite_names_each_broken_rule(spark: SparkSession) -> None:
     bad = [
         flow(1, srcport=70000, dstport=-1, protocol=300),
         flow(2, bytes=-5, packets=-1, end_time=T0 - timedelta(seconds=1)),
-        flow(3, action="MAYBE", log_status="BAD", srcaddr="999.1.1.1", srcaddr_key=None),
+        flow(3, action="MAYBE", log_status="BAD", srcaddr="999.1.1.1"),
         flow(4, flow_id=None),
         _nodata(5),
     ]
@@ -233,7 +235,7 @@ def _ownership(
 ) -> DataFrame:
     data = [
         (ip, ip_key_py(ip), "app", "c", "111122223333", "us-east-1", "use1-az1", "vpc-1",
-         "subnet-1", f"i-{n}", "instance", "ec2", a, b, None)
+         "subnet-1", f"i-{n}", "instance", f"eni-{n}", "ec2", a, b, None)
         for n, (ip, a, b) in enumerate(rows)
     ]  # fmt: skip
     return spark.createDataFrame(data, OWNERSHIP_SCHEMA)

@@ -13,22 +13,19 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 @pytest.mark.parametrize(
-    ("name", "platform", "kind", "local_checkpoint", "small_lines"),
+    ("name", "platform", "kind", "interval"),
     [
-        ("base", "local", "python", False, 50_000),  # opt-in: a lost executor fails the batch
-        ("local", "local", "python", True, 50_000),
-        # clusters: an executor lost mid-batch must not fail the batch (a cache is recomputed)
-        ("emr", "emr", "python", False, 50_000),
-        # Spark Connect may share the batch's session: AQE left as the session has it
-        ("databricks", "databricks", "databricks", False, 0),
+        ("base", "local", "python", "1 second"),
+        ("local", "local", "python", "1 second"),
+        ("emr", "emr", "python", "30 seconds"),
+        ("databricks", "databricks", "databricks", "30 seconds"),
     ],
 )
-def test_shipped_overlays_load(name, platform, kind, local_checkpoint, small_lines):
+def test_shipped_overlays_load(name, platform, kind, interval):
     cfg = config.load(CONF / f"{name}.yaml")
     assert cfg.spark.platform == platform
     assert cfg.source.kind == kind
-    assert cfg.stream.local_checkpoint is local_checkpoint
-    assert cfg.stream.small_batch_lines == small_lines  # AQE off for batches up to this size
+    assert cfg.stream.trigger_interval == interval
 
 
 def test_local_overlay_points_at_loopback_and_keeps_base_defaults():
@@ -52,8 +49,9 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("source:\n  max_records_per_batch: many\n", "source.max_records_per_batch: expected int"),
         ("spark:\n  platform: k8s\n", "spark.platform: expected one of"),
         ("kafka:\n  enabled: 'yes'\n", "kafka.enabled: expected true/false"),
-        ("stream:\n  local_checkpoint: 1\n", "stream.local_checkpoint: expected true/false"),
-        ("stream:\n  small_batch_lines: -1\n", "stream.small_batch_lines: expected a non-neg"),
+        # settings that went: an old config names them, and is told so
+        ("stream:\n  local_checkpoint: true\n", "stream.local_checkpoint: unknown key"),
+        ("stream:\n  trigger: sometimes\n", "stream.trigger: expected one of"),
         ("source:\n  starting_position: EARLIEST\n", "source.starting_position"),
         ("nope: 1\n", "nope: unknown key"),
         ("spark:\n  shuffle_partitions: 0\n", "spark.shuffle_partitions: must be >= 1"),
