@@ -147,8 +147,10 @@ def measure_rate_source(spark: SparkSession, work: Path, rate: float, seconds: f
 
     The warm-up starts once the first batch with rows has committed (a cold JVM or a new table
     can make that take seconds). Measured: the rows due in the ``seconds`` after the warm-up;
-    the query runs until a batch triggered after that window has committed (each wait bounded
-    by ``drain_s``), so a slow batch delays rows but never drops them from the count."""
+    the query runs until the table also holds rows due after that window (each wait bounded
+    by ``drain_s``), so a slow batch delays rows but never drops them from the count.
+    ``rows_due`` counts the source's row numbers in the window (it numbers rows 0, 1, 2, ...
+    in the order they fall due), ``rows_measured`` the rows of the window found in the table."""
     table, checkpoint = str(work / "rate" / "rows"), str(work / "rate" / "checkpoint")
     query = (
         spark.readStream.format("rate").option("rowsPerSecond", max(1, int(rate))).load()
@@ -166,12 +168,16 @@ def measure_rate_source(spark: SparkSession, work: Path, rate: float, seconds: f
             if warm is None and time.time() >= since:
                 warm = len(query.recentProgress)
             time.sleep(0.5)
-        drained = _wait_batch_after(query, until, drain_s)
+        # the rate source's offsets are whole seconds since the query started: a batch
+        # triggered at T has read every row due before T - 1 s; one second more brings rows
+        # due after the window, which shows the window is complete
+        drained = _wait_batch_after(query, until + 2.0, drain_s)
         batches = [p for p in query.recentProgress[warm or 0 :] if p["numInputRows"] > 0]
     finally:
         query.stop()
     latency = _latencies(spark, table, "timestamp", since, until)
     return {
+        "rows_due": _rows_due(spark, table, since, until),
         "rows_measured": len(latency),
         "drained": drained,
         "delta_latency_s": percentiles(latency),
@@ -183,6 +189,21 @@ def measure_rate_source(spark: SparkSession, work: Path, rate: float, seconds: f
     }
 
 
+def _rows_due(spark: SparkSession, table: str, since: float, until: float) -> int | None:
+    """How many row numbers the rate source gave the rows due in [``since``, ``until``) (epoch
+    s): from the first due at ``since`` to the first due at ``until``. None while ``table``
+    holds no row due at or after ``until``: the end of the window is not known to be there."""
+    due = F.unix_millis("timestamp") / 1000.0
+
+    def first_due_at(moment: float) -> Any:
+        return F.min(F.when(due >= moment, F.col("value")))
+
+    [(lo, hi)] = (
+        spark.read.format("delta").load(table).agg(first_due_at(since), first_due_at(until))
+    ).collect()
+    return None if lo is None or hi is None else int(hi - lo)
+
+
 def _check(query: StreamingQuery) -> None:
     if query.exception() is not None:
         raise RuntimeError(f"rate floor query failed: {query.exception()}")
@@ -190,8 +211,7 @@ def _check(query: StreamingQuery) -> None:
 
 def _wait_batch_after(query: StreamingQuery, moment: float, timeout_s: float) -> bool:
     """Poll (bounded) until a batch with rows that was triggered at or after ``moment`` (epoch
-    s) has finished: the rate source's end offset is taken when the batch starts, so every row
-    due before ``moment`` is then in the table."""
+    s) has finished (the rate source's end offset is taken when the batch starts)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         _check(query)

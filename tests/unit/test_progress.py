@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,9 +124,24 @@ def test_wait_terminated_returns_once_the_listener_heard_of_the_query():
         SimpleNamespace(id=uuid.UUID("00000000-0000-0000-0000-000000000001"))
     )
     assert listener.wait_terminated(qid, 0.05) is False  # another query
-    # the event arrives on Spark's listener thread while the driver waits
-    threading.Timer(0.2, listener.onQueryTerminated, [SimpleNamespace(id=uuid.UUID(qid))]).start()
-    started = time.monotonic()
-    assert listener.wait_terminated(qid, 10.0) is True
-    assert time.monotonic() - started < 5.0
+    # The event arrives on Spark's listener thread (here: this one) while the driver waits.
+    # It is posted only once the driver is inside the condition's wait, and the driver waits
+    # longer than the test may run: only the event's notification can end that wait.
+    waiting = threading.Event()
+    wait = listener._changed.wait
+
+    def noting_wait(timeout: float | None = None) -> bool:
+        waiting.set()
+        return wait(timeout)
+
+    listener._changed.wait = noting_wait
+    woke: list[bool] = []
+    driver = threading.Thread(
+        target=lambda: woke.append(listener.wait_terminated(qid, 3600.0)), daemon=True
+    )
+    driver.start()
+    assert waiting.wait(60), "the driver never waited"
+    listener.onQueryTerminated(SimpleNamespace(id=uuid.UUID(qid)))
+    driver.join(60)
+    assert woke == [True], "the driver's wait did not end on the event"
     assert listener.wait_terminated(qid, 0.0) is True  # remembered
