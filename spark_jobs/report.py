@@ -4,6 +4,7 @@ that the demo job aggregated with Spark. No Spark here."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +51,50 @@ def chart_cross_region(pairs: pd.DataFrame, out: Path) -> str:
     return _save(fig, out / "cross_region_pairs.png")
 
 
+def region_az_panels(by_minute: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per source region (sorted), MB per minute with a column per AZ (sorted): the layers of
+    one stacked-area panel. A minute in which an AZ sent nothing is 0, so the layers stack.
+
+    Needs ``minute, src_region, src_az, bytes`` (one row per minute, region and AZ).
+    """
+    panels: dict[str, pd.DataFrame] = {}
+    for region, part in by_minute.groupby("src_region", sort=True):
+        mb = part.pivot_table(
+            index="minute", columns="src_az", values="bytes", aggfunc="sum", fill_value=0
+        )
+        panels[str(region)] = (mb / 1e6).sort_index().sort_index(axis="columns")
+    return panels
+
+
 def chart_bytes_over_time(by_minute: pd.DataFrame, out: Path) -> str:
-    """Lines: bytes per minute by source region/AZ."""
+    """Small multiples: one panel per source region on a shared MB scale, its AZs as stacked
+    areas (a line for every region and AZ on one chart cannot be told apart)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for (region, az), part in by_minute.groupby(["src_region", "src_az"]):
-        ax.plot(part["minute"], part["bytes"] / 1e6, label=f"{region} {az}")
-    ax.set_ylabel("MB per minute")
-    ax.set_title("Bytes by source region and AZ over time")
-    ax.legend(fontsize=6, ncol=3)
+    panels = region_az_panels(by_minute)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(8, 2.2 * len(panels) + 0.6), sharex=True, sharey=True,
+        squeeze=False,
+    )  # fmt: skip
+    for ax, (region, mb) in zip(axes[:, 0], panels.items(), strict=True):
+        ax.stackplot(mb.index, *(mb[az] for az in mb.columns), labels=list(mb.columns))
+        ax.set_title(region, fontsize=9, loc="left")
+        ax.set_ylabel("MB / minute")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _minute_ticks(axes[-1, 0], by_minute["minute"].max() - by_minute["minute"].min())
+    fig.suptitle("Bytes sent by source region, stacked by AZ")
     return _save(fig, out / "bytes_by_region_az.png")
+
+
+def _minute_ticks(ax: Any, span: pd.Timedelta) -> None:
+    """Time ticks on whole minutes or coarser (the rows are per minute), 2 to 8 of them."""
+    from matplotlib import dates
+
+    coarse = (dates.YEARLY, dates.MONTHLY, dates.DAILY, dates.HOURLY, dates.MINUTELY)
+    most = {**dict.fromkeys(coarse, 8), dates.SECONDLY: 0, dates.MICROSECONDLY: 0}
+    least = 2 if span >= pd.Timedelta(minutes=2) else 1  # a one-minute span has one step
+    locator = dates.AutoDateLocator(minticks=least, maxticks=most)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
 
 
 def chart_statuses(statuses: pd.DataFrame, out: Path) -> str:
@@ -70,6 +105,68 @@ def chart_statuses(statuses: pd.DataFrame, out: Path) -> str:
     pivot.plot.bar(ax=ax, rot=0)
     ax.set_title("Attribution outcomes (final flows)")
     return _save(fig, out / "attribution_status.png")
+
+
+def text_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  "
+) -> list[str]:
+    """Rows as aligned console lines under ``header``: the first column left-aligned, the
+    others right-aligned (they hold numbers).
+
+    >>> text_table(["method", "correct"], [["dredge", "9 (90.0%)"]])
+    ['  method    correct', '  dredge  9 (90.0%)']
+    """
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = (str(c) for c in cells)
+        parts = [
+            first.ljust(widths[0]),
+            *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)),
+        ]
+        return (indent + "  ".join(parts)).rstrip()
+
+    return [line(header), *(line(r) for r in rows)]
+
+
+OUTCOMES = ("correct", "misattributed", "unattributed")
+METHODS = {"dredge": "Dredge", "naive_current_owner": "naive current owner"}
+
+
+def accuracy_lines(counts: pd.DataFrame) -> list[str]:
+    """The accuracy table for the console: flow sides per outcome and method, with shares.
+
+    Needs ``method, outcome, sides`` (:func:`spark_jobs.transforms.accuracy.outcome_counts`).
+    """
+    rows = []
+    for method, name in METHODS.items():
+        part = counts[counts["method"] == method]
+        cells = {str(r.outcome): int(r.sides) for r in part.itertuples()}
+        total = sum(cells.values()) or 1
+        rows.append(
+            [
+                name,
+                *(
+                    f"{cells.get(k, 0):,} ({100.0 * cells.get(k, 0) / total:.1f}%)"
+                    for k in OUTCOMES
+                ),
+            ]
+        )
+    return text_table(["flow sides", *OUTCOMES], rows)
+
+
+def pairs_lines(pairs: pd.DataFrame) -> list[str]:
+    """The top cross-region app pairs for the console, by bytes.
+
+    Needs ``src_app, src_region, dst_app, dst_region, bytes, flows``
+    (:func:`spark_jobs.transforms.rollups.top_cross_region_pairs`).
+    """
+    rows = [
+        [f"{r.src_app} ({r.src_region}) -> {r.dst_app} ({r.dst_region})",
+         f"{r.bytes / 1e6:,.1f}", f"{int(r.flows):,}"]
+        for r in pairs.itertuples()
+    ]  # fmt: skip
+    return text_table(["source app (region) -> destination app (region)", "MB", "flows"], rows)
 
 
 def write_html(

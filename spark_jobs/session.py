@@ -63,6 +63,11 @@ COMMON_CONF = {
 # EMR/Databricks the cluster's settings, see docs/deploying.md). Appended to a configured value.
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
 JVM_OPTION_KEYS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+# The local JVMs' logging: WARN and up, without the warnings that every run prints and no user
+# can act on (each one is explained in the file). A log4j2 file named in the configured
+# options wins; on EMR/Databricks the cluster's logging applies.
+LOG4J_FILE = Path(__file__).resolve().with_name("log4j2.properties")
+LOG4J_OPTION = "-Dlog4j2.configurationFile="
 
 LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
@@ -116,8 +121,17 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
     conf.update(cfg.conf)
     if cfg.platform == "local":
         for key in JVM_OPTION_KEYS:
-            conf[key] = f"{cfg.conf.get(key, '')} {JVM_OPTIONS}".strip()
+            conf[key] = local_jvm_options(cfg.conf.get(key, ""))
     return conf
+
+
+def local_jvm_options(configured: str) -> str:
+    """A local JVM's options: ``configured``, then :data:`JVM_OPTIONS` and Dredge's log4j2
+    file (unless ``configured`` names one)."""
+    options = [configured.strip(), JVM_OPTIONS]
+    if LOG4J_OPTION not in configured:
+        options.append(LOG4J_OPTION + LOG4J_FILE.as_uri())
+    return " ".join(o for o in options if o)
 
 
 def build_session(cfg: SparkConfig) -> SparkSession:

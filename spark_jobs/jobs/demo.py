@@ -7,23 +7,30 @@
 4. apply the remaining snapshots, nudge the stream, run again: pending flows resolve;
 5. report: accuracy against the ground truth next to a naive current-owner join, top
    cross-region pairs, bytes by region/AZ over time, outcome counts -> ``reports/demo/``.
+
+The console gets one line per step with its duration (and the stream's line per batch), then
+the accuracy table, the top cross-region pairs and the report's path. ``--metrics-json PATH``
+keeps every batch's metrics as JSON lines (:mod:`spark_jobs.console`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import report
+from spark_jobs import console, report
 from spark_jobs.config import DredgeConfig
 from spark_jobs.jobs import refresh_ownership
 from spark_jobs.jobs.enrich_flows import load_config, run_stream
@@ -31,9 +38,28 @@ from spark_jobs.session import build_session
 from spark_jobs.transforms import accuracy, rollups
 
 HELD_BACK_SNAPSHOTS = 2
+STEPS = 6
 
 
-def _simulate(cfg: DredgeConfig, out: Path, args: argparse.Namespace) -> None:
+@dataclass
+class _Step:
+    """One numbered step of the demo; ``done`` is what it did, for its console line."""
+
+    number: int
+    began: float
+    done: str = ""
+
+
+@contextmanager
+def _step(number: int) -> Iterator[_Step]:
+    """Time a step and print ``demo: [n/6] <what it did> (<duration>)`` when it ends."""
+    step = _Step(number, time.monotonic())
+    yield step
+    took = console.format_ms(1000 * (time.monotonic() - step.began))
+    print(f"demo: [{number}/{STEPS}] {step.done} ({took})", flush=True)
+
+
+def _simulate(cfg: DredgeConfig, out: Path, args: argparse.Namespace) -> str:
     from spark_jobs.sim.kinesis import KinesisSink, ensure_stream, kinesis_client
     from spark_jobs.sim.runner import SimConfig, run
 
@@ -43,8 +69,11 @@ def _simulate(cfg: DredgeConfig, out: Path, args: argparse.Namespace) -> None:
     sim = SimConfig(out=out, minutes=args.minutes, apps=args.apps, seed=args.seed,
                     flows_per_minute=args.flows_per_minute, write_files=False,
                     snapshot_every_s=60)  # fmt: skip
-    summary = run(sim, KinesisSink(client, stream, args.shards, throttle=False))
-    print(f"demo: simulated {summary.line()}")
+    done = run(sim, KinesisSink(client, stream, args.shards, throttle=False))
+    return (
+        f"simulated {done.flows:,} flow-log lines ({done.malformed:,} malformed) in "
+        f"{done.envelopes:,} Kinesis envelopes, {done.snapshots} inventory snapshots"
+    )
 
 
 def _refresh(conf: str, root: str, snapshots: list[str], sim: Path) -> None:
@@ -80,7 +109,18 @@ def _nudge(cfg: DredgeConfig) -> None:
                       Data=gzip.compress(json.dumps(body).encode()))  # fmt: skip
 
 
-def _report(spark: SparkSession, cfg: DredgeConfig, sim: Path, out: Path) -> tuple[list[str], int]:
+@dataclass(frozen=True)
+class _Findings:
+    """What the report found, for the console's last lines."""
+
+    page: Path
+    summary: str
+    counts: pd.DataFrame
+    pairs: pd.DataFrame
+    misattributed: int
+
+
+def _report(spark: SparkSession, cfg: DredgeConfig, sim: Path, out: Path) -> _Findings:
     out.mkdir(parents=True, exist_ok=True)
     enriched = spark.read.format("delta").load(cfg.paths.resolve("enriched"))
     truth = spark.read.parquet(str(sim / "truth" / "flows"))
@@ -100,27 +140,33 @@ def _report(spark: SparkSession, cfg: DredgeConfig, sim: Path, out: Path) -> tup
         images.append(report.chart_cross_region(pairs, out))
     if not by_minute.empty:
         images.append(report.chart_bytes_over_time(by_minute, out))
-    summary = [f"final flows: {enriched.count()}, still pending: {pending}, "
-               f"quarantined: {quarantined}"]  # fmt: skip
-    for method in ("dredge", "naive_current_owner"):
-        part = counts[counts["method"] == method]
-        total = int(part["sides"].sum()) or 1
-        cells = {r.outcome: int(r.sides) for r in part.itertuples()}
-        summary.append(
-            f"{method}: " + ", ".join(
-                f"{k} {cells.get(k, 0)} ({100.0 * cells.get(k, 0) / total:.1f}%)"
-                for k in ("correct", "misattributed", "unattributed")
-            )
-        )  # fmt: skip
-    report.write_html(out, "Dredge demo", summary,
-                      {"Accuracy (flow sides)": counts, "Top cross-region app pairs": pairs,
-                       "Attribution status": statuses}, images)  # fmt: skip
+    summary = (f"{enriched.count():,} final flows, {pending:,} still pending, "
+               f"{quarantined:,} lines quarantined")  # fmt: skip
+    page = report.write_html(out, "Dredge demo", [summary],
+                             {"Accuracy (flow sides)": counts, "Top cross-region app pairs": pairs,
+                              "Attribution status": statuses}, images)  # fmt: skip
     mis = counts[(counts["method"] == "dredge") & (counts["outcome"] == "misattributed")]
-    return summary, int(mis["sides"].sum())
+    return _Findings(page.resolve(), summary, counts, pairs, int(mis["sides"].sum()))
 
 
-def main(argv: Sequence[str]) -> int:
-    """Run the demo; exits non-zero when Dredge misattributes anything."""
+def _count(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _streamed(metrics: Sequence[dict[str, object]]) -> str:
+    """What a run of the stream did, from its batches' metrics."""
+    n, pending = len(metrics), _count(metrics[-1].get("flows_pending")) if metrics else 0
+    lines, final, bad = (
+        sum(_count(m.get(k)) for m in metrics)
+        for k in ("lines_parsed", "flows_final", "quarantined")
+    )
+    return (
+        f"{n} batch{'es' if n != 1 else ''}, {lines:,} lines, {final:,} flows final, "
+        f"{pending:,} pending, {bad:,} quarantined"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dredge demo")
     parser.add_argument("--conf", default="conf/local.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -131,7 +177,15 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--flows-per-minute", type=int, default=4000)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
+    console.add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the demo; exits non-zero when Dredge misattributes anything."""
+    args = _parser().parse_args(argv)
+    # the steps' lines say what happened; the jobs' own INFO logs would repeat it
+    console.configure(args.metrics_json, log_level=logging.WARNING)
     # the demo talks only to the local emulators, which accept any credentials
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(key, "dredge-local")
@@ -142,22 +196,31 @@ def main(argv: Sequence[str]) -> int:
                 f"source.stream_names=dredge-demo-{int(time.time())}"]  # fmt: skip
     cfg = load_config(args)
     sim = root / "sim"
-    _simulate(cfg, sim, args)
+    with _step(1) as step:
+        step.done = _simulate(cfg, sim, args)
     snapshots = sorted(str(p) for p in (sim / "inventory").glob("snapshot-*.jsonl"))
     early, late = snapshots[:-HELD_BACK_SNAPSHOTS], snapshots[-HELD_BACK_SNAPSHOTS:]
-    spark = build_session(cfg.spark)
-    _refresh(args.conf, str(root), early, sim)
-    first = run_stream(spark, cfg)
-    _refresh(args.conf, str(root), late, sim)
-    _nudge(cfg)
-    second = run_stream(spark, cfg)
-    for m in first.metrics + second.metrics:
-        print(f"demo: batch {json.dumps(m)}")
-    summary, misattributed = _report(spark, cfg, sim, Path(args.report))
-    for line in summary:
-        print(f"demo: {line}")
-    print(f"demo: report at {Path(args.report).resolve() / 'index.html'} "
-          f"({time.monotonic() - started:.0f}s)")  # fmt: skip
-    if misattributed:
-        print(f"demo: FAILED - Dredge misattributed {misattributed} flow sides")
-    return 1 if misattributed else 0
+    with _step(2) as step:
+        spark = build_session(cfg.spark)
+        _refresh(args.conf, str(root), early, sim)
+        step.done = f"applied {len(early)} of {len(snapshots)} inventory snapshots (ownership lags)"
+    with _step(3) as step:
+        step.done = "streamed Kinesis until drained: " + _streamed(run_stream(spark, cfg).metrics)
+    with _step(4) as step:
+        _refresh(args.conf, str(root), late, sim)
+        step.done = f"applied the last {len(late)} snapshots (ownership catches up)"
+    with _step(5) as step:
+        _nudge(cfg)
+        step.done = "re-attributed the pending flows: " + _streamed(run_stream(spark, cfg).metrics)
+    with _step(6) as step:
+        found = _report(spark, cfg, sim, Path(args.report))
+        step.done = f"wrote the report: {found.summary}"
+    print("\ndemo: accuracy against the ground truth (each flow has two sides)")
+    print("\n".join(report.accuracy_lines(found.counts)))
+    print("\ndemo: top cross-region app pairs")
+    print("\n".join(report.pairs_lines(found.pairs)) if not found.pairs.empty else "  (none)")
+    took = console.format_ms(1000 * (time.monotonic() - started))
+    print(f"\ndemo: report at {found.page} ({took} in all)", flush=True)
+    if found.misattributed:
+        print(f"demo: FAILED - Dredge misattributed {found.misattributed} flow sides")
+    return 1 if found.misattributed else 0

@@ -32,7 +32,7 @@ from typing import Any
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import config
+from spark_jobs import config, console
 from spark_jobs.session import build_session
 from spark_jobs.sinks.delta import table_exists
 from spark_jobs.sinks.ownership import (
@@ -272,8 +272,8 @@ def run_loop(run: Callable[[], int], every: float, jitter: float, max_runs: int)
 
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``dredge refresh-ownership``."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not logging.getLogger().handlers:  # a caller's own logging (the demo's) stays as set
+        console.configure_logging()
     parser = _parser()
     args = parser.parse_args(list(argv))
     overrides: dict[str, Any] = {}

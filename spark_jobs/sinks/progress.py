@@ -1,12 +1,13 @@
-"""Per-batch query progress as JSON lines, with the Kinesis source lag.
+"""Per-batch query progress as metrics, with the Kinesis source lag.
 
-``FlowBatchWriter`` prints ``{"dredge_batch": ...}`` from inside ``foreachBatch``; the source lag
+``FlowBatchWriter`` reports ``{"dredge_batch": ...}`` from inside ``foreachBatch``; the source lag
 is not visible there. Python data sources in 4.2 have no custom-metrics hook, so
 ``dredge-kinesis`` reports its lag as the source's ``latestOffset``
 (``{"millisBehindLatest": max, "shards": {"<stream>/<shard>": ms}}``, see
 ``sources/kinesis/datasource.py``), which Spark puts into each batch's progress. A
-:class:`ProgressLogger` (a ``StreamingQueryListener``) prints one
-``{"dredge_progress": ...}`` line per progress event; :func:`parse_progress` is the pure part.
+:class:`ProgressLogger` (a ``StreamingQueryListener``) writes one ``{"dredge_progress": ...}``
+line per progress event to the metrics file and hands the lag to the batch's console line
+(:mod:`spark_jobs.console`); :func:`parse_progress` is the pure part.
 
 The platform connectors (``kind`` databricks / emr) report their lag differently (or not at
 all); for them ``source_lag_ms`` is null. The offset JSON has no record count behind the tip
@@ -26,8 +27,9 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
+from spark_jobs import console
+
 LOG = logging.getLogger(__name__)
-PROGRESS_KEY = "dredge_progress"
 LAG_KEY = "millisBehindLatest"
 KEEP = 200  # progress entries kept in memory for tests and the demo
 
@@ -89,19 +91,23 @@ DRAIN_S = 10.0  # how long a finished query waits for its last listener events
 
 
 class ProgressLogger(StreamingQueryListener):
-    """Prints one ``{"dredge_progress": {...}}`` JSON line per query progress event.
+    """Reports each query progress event to :func:`spark_jobs.console.emit_progress` (one
+    ``{"dredge_progress": {...}}`` line in the metrics file, the lag for the batch's line).
 
     The last :data:`KEEP` entries stay in ``collected`` (newest last). Listener callbacks run
     on Spark's listener thread, after the batch; an error here is logged, never raised.
     """
 
     def __init__(self) -> None:
+        self._names: dict[str, str] = {}  # query id -> its name in the progress, while it runs
         self.collected: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self._ended: deque[str] = deque(maxlen=KEEP)  # ids of the queries that terminated
         self._changed = threading.Condition()
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - fixed by the listener API
-        pass
+        name = str(event.name or event.id)  # as parse_progress names it
+        self._names[str(event.id)] = name
+        console.query_started(name)
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         try:
@@ -109,13 +115,14 @@ class ProgressLogger(StreamingQueryListener):
         except Exception:  # a metrics line must never disturb the query
             LOG.warning("could not read the query progress", exc_info=True)
             return
-        print(json.dumps({PROGRESS_KEY: metrics}), flush=True)
-        self.collected.append(metrics)  # after the print: a reader of collected sees both
+        console.emit_progress(metrics)
+        self.collected.append(metrics)  # after the report: a reader of collected sees both
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802
         pass
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        console.query_ended(self._names.pop(str(event.id), str(event.id)))
         with self._changed:
             self._ended.append(str(event.id))
             self._changed.notify_all()

@@ -13,6 +13,7 @@ class DemoOutput:
     root: Path
     report: Path
     stdout: str
+    metrics: Path  # the batches' metrics, JSON lines (--metrics-json)
 
     def table(self, name: str) -> Path:
         return self.root / name

@@ -13,24 +13,36 @@ from _demo import ROOT, DemoOutput
 pytestmark = pytest.mark.e2e
 
 
+def _accuracy_row(out: str, method: str) -> tuple[int, int, int]:
+    """(correct, misattributed, unattributed) flow sides from the demo's accuracy table."""
+    cell = r"([\d,]+) \([\d.]+%\)"
+    row = re.search(rf"^  {method} +{cell} +{cell} +{cell}$", out, re.MULTILINE)
+    assert row, out[-2000:]
+    correct, mis, unattributed = (int(g.replace(",", "")) for g in row.groups())
+    return correct, mis, unattributed
+
+
 def test_demo_attributes_without_misattribution(demo_output: DemoOutput) -> None:
     out = demo_output.stdout
-    dredge = re.search(
-        r"demo: dredge: correct (\d+) .*misattributed (\d+) .*unattributed (\d+)", out
-    )
-    naive = re.search(r"demo: naive_current_owner: correct (\d+) .*misattributed (\d+)", out)
-    assert dredge and naive, out[-2000:]
-    correct, mis, _ = (int(g) for g in dredge.groups())
+    correct, mis, _ = _accuracy_row(out, "Dredge")
     assert mis == 0
     assert correct > 0
-    assert int(naive.group(2)) > 0  # the baseline does misattribute reused addresses
-    batches = [json.loads(line.split("demo: batch ", 1)[1]) for line in out.splitlines()
-               if line.startswith("demo: batch ")]  # fmt: skip
+    assert _accuracy_row(out, "naive current owner")[1] > 0  # the baseline misattributes reuse
+    written = [json.loads(x) for x in demo_output.metrics.read_text().splitlines()]
+    batches = [x["dredge_batch"] for x in written if "dredge_batch" in x]
     assert batches[0]["flows_pending"] > 0  # ownership lagged the flows...
     assert sum(b["flows_pending"] for b in batches[-1:]) == 0  # ...and caught up
     assert sum(b["quarantined"] for b in batches) > 0  # the simulator's malformed lines
-    html = (demo_output.report / "index.html").read_text()
+    # the console: a line per step and per batch, the tables, the report's path - no JSON
+    steps = re.findall(r"^demo: \[(\d)/6\] ", out, re.MULTILINE)
+    assert steps == [str(n) for n in range(1, 7)]
+    assert len(re.findall(r"^batch \d+: ", out, re.MULTILINE)) == len(batches)
+    assert "demo: top cross-region app pairs" in out and "{" not in out
+    page = demo_output.report.resolve() / "index.html"
+    assert out.splitlines()[-1].startswith(f"demo: report at {page} (")
+    html = page.read_text()
     assert "accuracy.png" in html and (demo_output.report / "accuracy.png").stat().st_size > 5000
+    assert "bytes_by_region_az.png" in html
 
 
 @pytest.mark.parametrize("table", ["enriched", "ownership", "quarantine"])

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from _flowkit import KAFKA, KINESIS, T0, create_stream, envelope, flow_line, put, write_snapshot
 
+from spark_jobs import console
 from spark_jobs.jobs import refresh_ownership
 
 pytestmark = pytest.mark.integration
@@ -44,19 +45,25 @@ def _config(tmp_path: Path, stream: str, run: str, trigger: str) -> Path:
     return path
 
 
-def _start(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+def _env(metrics: Path) -> dict[str, str]:
+    """The drivers' environment: their batch metrics appended to ``metrics`` (JSON lines)."""
+    return {**os.environ, console.METRICS_ENV: str(metrics)}
+
+
+def _start(conf: Path, log: Path, metrics: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "spark_jobs.cli", "stream", "--conf", str(conf)],
         cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        env=_env(metrics),
     )  # fmt: skip
 
 
-def _batches_done(log: Path) -> int:
-    return log.read_text(errors="replace").count('"dredge_batch"') if log.exists() else 0
+def _batches_done(metrics: Path) -> int:
+    return metrics.read_text(errors="replace").count('"dredge_batch"') if metrics.exists() else 0
 
 
 def _batch_ids(out: str, key: str) -> set[int]:
-    """The batch ids of the ``{key: {...}}`` JSON lines a driver printed."""
+    """The batch ids of the ``{key: {...}}`` JSON lines of a driver's metrics."""
     lines = (json.loads(x) for x in out.splitlines() if x.startswith(f'{{"{key}"'))
     return {line[key]["batch_id"] for line in lines}
 
@@ -92,13 +99,13 @@ def test_sigkill_five_times_then_drain_exactly_once(spark, tmp_path):
     assert refresh_ownership.main(refresh) == refresh_ownership.EXIT_OK
 
     rnd = random.Random(run)
-    log = tmp_path / "driver.log"
+    log, metrics = tmp_path / "driver.log", tmp_path / "metrics.jsonl"
     for kill in range(KILLS):
-        before = _batches_done(log)
-        proc = _start(live, log)
+        before = _batches_done(metrics)
+        proc = _start(live, log, metrics)
         # wait until this attempt completes a batch (bounded), then kill at a random moment
         deadline = time.monotonic() + 300
-        while _batches_done(log) <= before and time.monotonic() < deadline:
+        while _batches_done(metrics) <= before and time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"driver exited with {proc.returncode} before kill {kill}")
             time.sleep(0.2)
@@ -107,11 +114,16 @@ def test_sigkill_five_times_then_drain_exactly_once(spark, tmp_path):
         proc.wait(timeout=60)
     done = subprocess.run(
         [sys.executable, "-m", "spark_jobs.cli", "stream", "--conf", str(drain)],
-        cwd=ROOT, timeout=900, capture_output=True, text=True,
+        cwd=ROOT, timeout=900, capture_output=True, text=True, env=_env(tmp_path / "drain.jsonl"),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # the drain's driver exits only after its listener printed every batch's progress
-    assert _batch_ids(done.stdout, "dredge_progress") == _batch_ids(done.stdout, "dredge_batch")
+    drained = (tmp_path / "drain.jsonl").read_text()
+    assert _batch_ids(drained, "dredge_progress") == _batch_ids(drained, "dredge_batch") != set()
+    # ... and the console got one readable line per batch, with the source lag
+    printed = [x for x in done.stdout.splitlines() if x.startswith("batch ")]
+    assert {int(x.split(":")[0].split()[1]) for x in printed} == _batch_ids(drained, "dredge_batch")
+    assert all(", source lag " in x for x in printed) and len(printed) == len(set(printed))
     assert "StreamingQueryListenerWrapper threw" not in done.stderr
 
     enriched = spark.read.format("delta").load(str(tmp_path / "data" / "enriched"))

@@ -1,5 +1,6 @@
-"""The enrichment job prints a ``dredge_progress`` line per batch carrying the Kinesis source lag
-(kinesalite -> dredge-kinesis -> the job's foreachBatch; Kafka off to keep it short)."""
+"""The enrichment job writes a ``dredge_progress`` metrics line per batch carrying the Kinesis
+source lag, and prints the lag in the batch's console line (kinesalite -> dredge-kinesis -> the
+job's foreachBatch; Kafka off to keep it short)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from _flowkit import (
     write_snapshot,
 )
 
-from spark_jobs import config
+from spark_jobs import config, console
+from spark_jobs.console import PROGRESS_KEY
 from spark_jobs.jobs.enrich_flows import run_stream
 from spark_jobs.sinks.ownership import apply_observation, write_cidr_labels
-from spark_jobs.sinks.progress import PROGRESS_KEY, ensure_progress_logger
+from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.sources.ownership import cidr_labels_df, label_row, read_snapshot_observation
 
 pytestmark = pytest.mark.integration
@@ -57,7 +59,11 @@ def _entries(listener, query: str) -> list[dict]:
     return [m for m in list(listener.collected) if m["query"] == query]
 
 
-def test_each_batch_logs_progress_with_the_source_lag(spark, small_job, capsys):
+def test_each_batch_logs_progress_with_the_source_lag(
+    spark, small_job, capsys, tmp_path, monkeypatch
+):
+    metrics = tmp_path / "metrics.jsonl"
+    monkeypatch.setenv(console.METRICS_ENV, str(metrics))
     cfg = small_job
     query = cfg.stream.query_name
     writer = run_stream(spark, cfg)
@@ -75,9 +81,15 @@ def test_each_batch_logs_progress_with_the_source_lag(spark, small_job, capsys):
     for entry in entries:
         assert isinstance(entry["source_lag_ms"], int) and entry["source_lag_ms"] >= 0
         assert entry["batch_duration_ms"] > 0
-    printed = [
+    written = [
         json.loads(line)[PROGRESS_KEY]
-        for line in capsys.readouterr().out.splitlines()
+        for line in metrics.read_text().splitlines()
         if line.startswith('{"' + PROGRESS_KEY)
     ]
-    assert [p for p in printed if p["query"] == query] == entries
+    assert [p for p in written if p["query"] == query] == entries
+    # one console line per batch, each with the lag of its own progress
+    lag = {e["batch_id"]: e["source_lag_ms"] for e in entries}
+    printed = [x for x in capsys.readouterr().out.splitlines() if x.startswith("batch ")]
+    assert sorted(printed) == sorted(
+        console.batch_line(m, lag[m["batch_id"]]) for m in writer.metrics
+    )

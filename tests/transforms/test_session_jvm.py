@@ -11,3 +11,42 @@ def test_the_local_jvm_compiles_huge_methods(spark):
     runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
     arguments = list(runtime.getInputArguments())
     assert all(option in arguments for option in JVM_OPTIONS.split())
+
+
+def test_the_local_jvm_logs_with_dredges_log4j_file(spark):
+    """The file is the one in force: its filter drops the warnings that every run prints and
+    no user can act on, and lets every other warning through."""
+    from spark_jobs.session import LOG4J_FILE
+
+    jvm = spark.sparkContext._jvm
+    arguments = list(
+        jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+    )
+    assert f"-Dlog4j2.configurationFile={LOG4J_FILE.as_uri()}" in arguments
+    log4j = jvm.org.apache.logging.log4j
+    config = log4j.LogManager.getContext(False).getConfiguration()
+    appender_filter = config.getAppender("stderr").getFilter()
+
+    def shown(logger: str, text: str) -> bool:
+        event = (
+            log4j.core.impl.Log4jLogEvent.newBuilder().setLoggerName(logger)
+            .setLevel(log4j.Level.WARN).setMessage(log4j.message.SimpleMessage(text)).build()
+        )  # fmt: skip
+        return str(appender_filter.filter(event)) != "DENY"
+
+    assert not shown("org.apache.spark.sql.execution.streaming.runtime.ResolveWriteToStream",
+                     "spark.sql.adaptive.enabled is not supported in streaming DataFrames/Datasets "
+                     "and will be disabled.")  # fmt: skip
+    assert not shown("org.apache.spark.util.SparkStringUtils",
+                     "Truncated the string representation of a plan since it was too large. This "
+                     "behavior can be adjusted by setting 'spark.sql.debug.maxToStringFields'.")  # fmt: skip
+    assert not shown("org.apache.spark.rdd.MapPartitionsRDD",
+                     "RDD 85 was locally checkpointed, its lineage has been truncated and cannot "
+                     "be recomputed after unpersisting")  # fmt: skip
+    assert shown("org.apache.spark.sql.execution.streaming.runtime.ResolveWriteToStream",
+                 "Temporary checkpoint location created which is deleted normally when the query "
+                 "didn't fail")  # fmt: skip
+    assert shown("org.apache.spark.scheduler.DAGScheduler", "Broadcasting large task binary")
+    assert not log4j.LogManager.getLogger("org.apache.hadoop.util.NativeCodeLoader").isWarnEnabled()
+    assert log4j.LogManager.getLogger("org.apache.spark.sql.delta.DeltaLog").isWarnEnabled()
+    assert not log4j.LogManager.getLogger("org.apache.spark.SparkContext").isInfoEnabled()

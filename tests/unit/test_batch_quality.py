@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from spark_jobs import config
+from spark_jobs import config, console
 from spark_jobs.config import ConfigError
 from spark_jobs.jobs.enrich_flows import targets_for
 from spark_jobs.quality import runner
@@ -46,12 +46,13 @@ def test_fractions_outside_zero_one_fail_at_load(key):
         config.from_dict({"quality": {key: 1.5}})
 
 
-def test_the_report_lands_in_the_batch_metrics(capsys):
+def test_the_report_lands_in_the_batch_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv(console.METRICS_ENV, str(tmp_path / "metrics.jsonl"))
     writer = _writer(0.25)
     report = {"suite": "dredge_enriched", "success": False, "failed": ["srcport_range"]}
     counts = {"records_in": 4, "flows_final": 4, "both_attributed": 2}
     writer._report(3, 0.0, counts, 0, 0, report)
-    line = next(x for x in capsys.readouterr().out.splitlines() if "dredge_batch" in x)
+    line = (tmp_path / "metrics.jsonl").read_text().splitlines()[-1]
     metrics = json.loads(line)["dredge_batch"]
     assert metrics["quality"] == report
     assert metrics["pct_both_attributed"] == 50.0

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from spark_jobs import console
 from spark_jobs.sinks.progress import ProgressLogger, parse_progress, source_lag_ms
 
 # Two progress events of a dredge-kinesis -> noop query over kinesalite (2 shards, 5 records,
@@ -104,16 +105,35 @@ def test_nan_rates_omitted_by_spark_come_back_as_null():
     assert parsed["batch_duration_ms"] == 10305  # durationMs.triggerExecution
 
 
-def test_listener_prints_one_json_line_per_event(capsys):
+def test_listener_writes_one_metrics_line_per_event(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(console.METRICS_ENV, str(tmp_path / "metrics.jsonl"))
     listener = ProgressLogger()
     event = SimpleNamespace(progress=SimpleNamespace(json=json.dumps(CAPTURED[1])))
     listener.onQueryProgress(event)
     listener.onQueryProgress(SimpleNamespace(progress=SimpleNamespace(json="{broken")))
-    lines = capsys.readouterr().out.splitlines()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {"dredge_progress": parse_progress(CAPTURED[1])}
     ]
+    assert capsys.readouterr().out == ""  # JSON is for machines: none on the console
     assert list(listener.collected) == [parse_progress(CAPTURED[1])]
+
+
+def test_a_started_querys_batch_line_carries_the_lag_of_its_progress(capsys):
+    listener = ProgressLogger()
+    qid = uuid.UUID(int=0xAA)
+    listener.onQueryStarted(SimpleNamespace(id=qid, name="lag-line"))
+    batch = {"batch_id": 1, "lines_parsed": 2, "flows_final": 2, "flows_pending": 0,
+             "quarantined": 0, "pct_both_attributed": 100.0, "duration_s": 0.971}  # fmt: skip
+    console.emit_batch(batch, query="lag-line")
+    assert capsys.readouterr().out == ""  # waits for the batch's progress
+    progress = dict(_with_lag(CAPTURED[1], {"s/shardId-0": 4200}, 0), name="lag-line")
+    listener.onQueryProgress(SimpleNamespace(progress=SimpleNamespace(json=json.dumps(progress))))
+    assert capsys.readouterr().out == console.batch_line(batch, 4200) + "\n"
+    assert console.batch_line(batch, 4200).endswith(", source lag 4.2 s")
+    console.emit_batch({**batch, "batch_id": 2}, query="lag-line")  # its progress never comes
+    listener.onQueryTerminated(SimpleNamespace(id=qid))
+    assert capsys.readouterr().out.startswith("batch 2: 2 lines")  # printed as the query ends
 
 
 def test_wait_terminated_returns_once_the_listener_heard_of_the_query():

@@ -55,18 +55,36 @@ def test_local_task_jvms_compile_huge_methods(tmp_path, monkeypatch):
     """Whole-stage codegen writes methods past HotSpot's 8,000-byte limit; the JVMs that run
     tasks locally (the driver, local-cluster executors) must be told to compile them, after
     any options the config gives."""
-    from spark_jobs.session import JVM_OPTIONS
+    from spark_jobs.session import JVM_OPTIONS, LOG4J_FILE
 
     monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
     (tmp_path / "delta.jar").write_bytes(b"")
     assert JVM_OPTIONS == "-XX:-DontCompileHugeMethods"
+    log4j = f"-Dlog4j2.configurationFile={LOG4J_FILE.as_uri()}"
     conf = session_conf(SparkConfig())
-    assert conf["spark.driver.extraJavaOptions"] == JVM_OPTIONS
-    assert conf["spark.executor.extraJavaOptions"] == JVM_OPTIONS
+    assert conf["spark.driver.extraJavaOptions"] == f"{JVM_OPTIONS} {log4j}"
+    assert conf["spark.executor.extraJavaOptions"] == f"{JVM_OPTIONS} {log4j}"
     mine = {"spark.driver.extraJavaOptions": "-Dx=1", "spark.executor.extraJavaOptions": "-Dy=2"}
     conf = session_conf(SparkConfig(conf=mine))
-    assert conf["spark.driver.extraJavaOptions"] == f"-Dx=1 {JVM_OPTIONS}"
-    assert conf["spark.executor.extraJavaOptions"] == f"-Dy=2 {JVM_OPTIONS}"
+    assert conf["spark.driver.extraJavaOptions"] == f"-Dx=1 {JVM_OPTIONS} {log4j}"
+    assert conf["spark.executor.extraJavaOptions"] == f"-Dy=2 {JVM_OPTIONS} {log4j}"
+
+
+def test_local_jvms_log_with_dredges_log4j_file_unless_the_config_names_one(tmp_path, monkeypatch):
+    from spark_jobs.session import LOG4J_FILE, local_jvm_options
+
+    assert LOG4J_FILE.name == "log4j2.properties" and LOG4J_FILE.is_file()
+    assert local_jvm_options("").split() == [
+        "-XX:-DontCompileHugeMethods",
+        f"-Dlog4j2.configurationFile={LOG4J_FILE.as_uri()}",
+    ]
+    own = "-Dlog4j2.configurationFile=file:/etc/mine.properties"
+    assert local_jvm_options(own).split() == [own, "-XX:-DontCompileHugeMethods"]
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    (tmp_path / "delta.jar").write_bytes(b"")
+    conf = session_conf(SparkConfig(conf={"spark.log.level": "INFO"}))
+    assert conf["spark.log.level"] == "INFO"  # a config's level wins over the WARN default
+    assert conf["spark.ui.showConsoleProgress"] == "false"  # no progress bars on stderr
 
 
 def test_cluster_platforms_leave_jvm_options_to_the_cluster(tmp_path, monkeypatch):

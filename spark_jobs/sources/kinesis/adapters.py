@@ -16,6 +16,7 @@ runtimes), where the Python streaming data source API of ``datasource.py`` does 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -74,11 +75,18 @@ _BATCH_BUDGET_HINT = {
 }
 
 
+_REGISTERED: weakref.WeakSet[SparkSession] = weakref.WeakSet()
+
+
 def register(spark: SparkSession) -> None:
-    """Register ``dredge-kinesis`` with ``spark`` (idempotent). Needs PySpark >= 4.2."""
+    """Register ``dredge-kinesis`` with ``spark``, once per session (Spark warns each time a
+    source is registered again: a second stream in one driver would). Needs PySpark >= 4.2."""
+    if spark in _REGISTERED:
+        return
     from spark_jobs.sources.kinesis.datasource import KinesisDataSource
 
     spark.dataSource.register(KinesisDataSource)
+    _REGISTERED.add(spark)
 
 
 def to_source_schema(df: DataFrame, kind: str) -> DataFrame:
