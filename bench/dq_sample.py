@@ -29,12 +29,14 @@ from spark_jobs.quality.suites import build_suite
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA
 from spark_jobs.session import build_session
 from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
-from spark_jobs.transforms.output import ATTRIBUTION_COLUMNS, FLAG_COLUMNS
+from spark_jobs.transforms.enrich import DETAIL_FIELDS
+from spark_jobs.transforms.output import ATTRIBUTION_COLUMNS, FLAG_COLUMNS, KEY_COLUMNS
 
 RESULTS = Path(__file__).resolve().parent / "results"
+OWNER_TYPE = T.StructType([T.StructField(c, T.StringType()) for c in DETAIL_FIELDS])
 ENRICHED_TYPES: dict[str, T.DataType] = {
-    **{f.name: f.dataType for f in PARSED_FLOW_SCHEMA.fields},
-    **{c: T.StringType() for c in ATTRIBUTION_COLUMNS},
+    **{f.name: f.dataType for f in PARSED_FLOW_SCHEMA.fields if f.name not in KEY_COLUMNS},
+    **{c: OWNER_TYPE if c.endswith("_owner") else T.StringType() for c in ATTRIBUTION_COLUMNS},
     **{c: T.BooleanType() for c in FLAG_COLUMNS},
     "event_date": T.DateType(),
     "event_hour": T.IntegerType(),
@@ -49,7 +51,7 @@ def synthetic_enriched(spark: SparkSession, rows: int) -> DataFrame:
     start = F.timestamp_seconds(F.lit(1_767_225_600) + n % 3600)
     owned = F.when(n % 4 == 0, "unattributed").otherwise("attributed")
     values = {
-        "version": F.lit(2), "srcaddr_key": to_ip_key(src_ip), "dstaddr_key": to_ip_key(dst_ip),
+        "version": F.lit(2),
         "srcport": (n % 60000).cast("int"), "dstport": F.lit(443), "protocol": F.lit(6),
         "packets": n % 100, "bytes": n % 100 * 1200, "start_time": start,
         "end_time": start + F.expr("INTERVAL 30 SECONDS"), "action": F.lit("ACCEPT"),
@@ -60,8 +62,8 @@ def synthetic_enriched(spark: SparkSession, rows: int) -> DataFrame:
         "src_app": F.lit("a"), "dst_app": F.lit("b"), "is_duplicate_view": F.lit(False),
         "event_date": F.to_date(start), "event_hour": F.hour(start),
     }  # fmt: skip
-    values["srcaddr"] = to_canonical_ip(values["srcaddr_key"])
-    values["dstaddr"] = to_canonical_ip(values["dstaddr_key"])
+    values["srcaddr"] = to_canonical_ip(to_ip_key(src_ip))
+    values["dstaddr"] = to_canonical_ip(to_ip_key(dst_ip))
     values["cross_region"] = values["src_region"] != values["dst_region"]
     cols = [values.get(c, F.lit(None)).cast(t).alias(c) for c, t in ENRICHED_TYPES.items()]
     return spark.range(rows).select(*cols)

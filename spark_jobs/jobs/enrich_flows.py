@@ -7,15 +7,15 @@ Also runnable as ``spark-submit spark_jobs/jobs/enrich_flows.py --conf conf/emr.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from spark_jobs import config
+from spark_jobs import config, console
 from spark_jobs.config import DredgeConfig
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.session import build_session
@@ -121,7 +121,10 @@ def _empty_enriched(spark: SparkSession) -> DataFrame:
     flows = spark.createDataFrame([], PARSED_FLOW_SCHEMA)
     owners = spark.createDataFrame([], OWNERSHIP_SCHEMA)
     labels = spark.createDataFrame([], CIDR_LABEL_SCHEMA)
-    attributed = with_attribution(flows, owners, labels, freshness=None, prefix_lengths=[])
+    # any freshness: without one every side is a literal "pending", and Spark warns about the
+    # trivially true comparisons of that literal
+    fresh = datetime(2000, 1, 1)
+    attributed = with_attribution(flows, owners, labels, freshness=fresh, prefix_lengths=[])
     return to_enriched_rows(attributed)
 
 
@@ -251,6 +254,7 @@ def _lines_stage(log_format: str | None) -> Stage:
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--conf", default="conf/local.yaml", help="YAML config (with extends)")
+    console.add_arguments(parser)
     parser.add_argument(
         "--set",
         action="append",
@@ -273,7 +277,7 @@ def main_stream(argv: Sequence[str]) -> int:
     """``dredge stream``."""
     args = _parser("dredge stream").parse_args(argv)
     cfg = load_config(args)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    console.configure(args.metrics_json)
     run_stream(build_session(cfg.spark), cfg)
     return 0
 
@@ -299,7 +303,7 @@ def main_backfill(argv: Sequence[str]) -> int:
             paths = replace(paths, **{name: flag})
     source = replace(cfg.source, log_format=args.log_format or cfg.source.log_format)
     cfg = replace(cfg, paths=paths, source=source)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    console.configure(args.metrics_json)
     run_backfill(build_session(cfg.spark), cfg, args.input, args.input_kind)
     return 0
 

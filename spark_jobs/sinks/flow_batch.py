@@ -15,7 +15,6 @@ pending, each exactly once. A batch reads as plan -> compute -> commit:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 
+from spark_jobs import console
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.batch_counts import stage_counts
 from spark_jobs.sinks.batch_parts import Held, PhaseClock, concurrently, latest
@@ -255,7 +255,7 @@ class FlowBatchWriter:
                     batch_id=plan.batch_id, mode="overwrite", since=plan.pending_version,
                     first_attempt=batch.first,
                 )  # fmt: skip
-        if tallied["flows_final"]:
+        if tallied["flows_final"] and t.dq_sample_fraction > 0:
             with clock("quality"):
                 batch.quality = self._quality(batch.untallied().enriched)
         return {**tallied, **wrote}
@@ -295,7 +295,7 @@ class FlowBatchWriter:
         if quality is not None:
             metrics["quality"] = quality
         self.metrics.append(metrics)
-        print(json.dumps({"dredge_batch": metrics}), flush=True)
+        console.emit_batch(metrics, self.targets.app_id)
 
 
 @dataclass

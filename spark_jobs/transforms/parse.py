@@ -5,8 +5,9 @@ columns (:data:`~spark_jobs.schemas.PARSED_FLOW_SCHEMA`): a column per core fiel
 the format lacks it, and the format's other fields as text in one ``extra`` map, so
 downstream code is the same whatever the flow log's version. ``-`` is null. Rows that
 cannot be trusted keep a ``quarantine_reason`` (checked in this order): ``field_count``,
-``unknown_field`` (header mode), ``bad_number``, ``bad_address``, ``port_range``,
-``protocol_range``, ``start_after_end``.
+``unknown_field`` (header mode), ``bad_utf8``, ``oversized``, ``bad_separator``,
+``bad_number``, ``bad_address``, ``port_range``, ``protocol_range``, ``start_after_end``,
+``bad_value`` (docs/quarantine.md has an example of each).
 """
 
 from __future__ import annotations
@@ -172,11 +173,13 @@ def _rare_map(layout: _Layout) -> Column:
     for f in EXTRA_FIELDS:
         token = layout.token_of(f.name)
         if token is not None:
-            entries += [F.lit(f.column), F.when(token != MISSING, token)]
+            entry = F.struct(F.lit(f.column).alias("key"), token.alias("value"))
+            entries.append(F.when(token != MISSING, entry))
     if not entries:
         return F.lit(None).cast(MapType(StringType(), StringType()))
-    present = F.map_filter(F.create_map(*entries), lambda _, v: v.isNotNull())
-    return F.when(F.size(present) > 0, present)
+    # built-ins with generated code (a lambda, as in map_filter, is interpreted per row)
+    present = F.array_compact(F.array(*entries))
+    return F.when(F.size(present) > 0, F.map_from_entries(present))
 
 
 # The column expressions are built once per layout and reused: they only name columns, and

@@ -51,7 +51,7 @@ def test_the_report_lands_in_the_batch_metrics(tmp_path, monkeypatch):
     writer = _writer(0.25)
     report = {"suite": "dredge_enriched", "success": False, "failed": ["srcport_range"]}
     counts = {"records_in": 4, "flows_final": 4, "both_attributed": 2}
-    writer._report(3, 0.0, counts, 0, 0, report)
+    writer._report(3, 0.0, counts, report, {})
     line = (tmp_path / "metrics.jsonl").read_text().splitlines()[-1]
     metrics = json.loads(line)["dredge_batch"]
     assert metrics["quality"] == report
