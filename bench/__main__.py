@@ -15,6 +15,8 @@ BENCHES = (
     "latency_floor",
     "ownership",
     "pipeline",
+    "parts",
+    "settings",
     "dq_sample",
 )
 

@@ -28,8 +28,8 @@ from spark_jobs.quality.runner import validate_sample
 from spark_jobs.quality.suites import build_suite
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA
 from spark_jobs.session import build_session
-from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
 from spark_jobs.transforms.enrich import DETAIL_FIELDS
+from spark_jobs.transforms.ip import to_canonical_ip, to_ip_key
 from spark_jobs.transforms.output import ATTRIBUTION_COLUMNS, FLAG_COLUMNS, KEY_COLUMNS
 
 RESULTS = Path(__file__).resolve().parent / "results"

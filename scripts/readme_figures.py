@@ -125,6 +125,37 @@ def pipeline(r: Result) -> tuple[str, str]:
     )
 
 
+def parts(r: Result) -> tuple[str, str]:
+    def rate(part: str) -> str:
+        return f"{_int(r.num(f'flows_per_s.{part}'))}"
+
+    return (
+        f"each part of a backfill alone on {_int(r.num('lines'))} lines (noop sinks, cached "
+        "inputs)",
+        f"plain split {rate('plain_split_to_parquet')}, read + parse {rate('read_parse_noop')}, "
+        f"attribution from the cached parse {rate('attribution_noop_from_cached_parse')}, "
+        f"Delta write {rate('delta_write_from_cache')}, Kafka {rate('kafka_publish_from_cache')}, "
+        f"whole backfill {rate('dredge_backfill')} lines/s",
+    )
+
+
+def settings(r: Result) -> tuple[str, str]:
+    medians = r.get("median_s")
+    if not isinstance(medians, dict) or not medians:
+        raise FiguresError(f"{r.name}: `median_s` is {medians!r}, not a non-empty object")
+    shown = []
+    for key in medians:
+        values = " vs ".join(
+            f"{v} {_sec(r.num(f'median_s.{key}.{v}'))} s" for v in r.get(f"median_s.{key}")
+        )
+        shown.append(f"`{key.removeprefix('spark.sql.')}` {values}")
+    return (
+        f"a {_int(r.num('minutes'))}-minute backfill with each session setting at its value "
+        "and at Spark's default, alternated",
+        "; ".join(shown),
+    )
+
+
 def stream(r: Result) -> tuple[str, str]:
     return (
         f"{_int(r.num('flow_lines'))} flows in {_int(r.num('records'))} records, "
@@ -199,6 +230,8 @@ def dq_sample(r: Result) -> tuple[str, str]:
 
 ROWS: dict[str, Row] = {  # result file stem -> its row, in the table's order
     "pipeline": pipeline,
+    "parts": parts,
+    "settings": settings,
     "stream": stream,
     "latency": latency,
     "latency_floor": latency_floor,

@@ -63,7 +63,9 @@ def _side(prefix: str, app: str | None, addr: str) -> dict[str, Any]:
         f"{prefix}_kind": "instance",
         f"{prefix}_label": app,
         f"{prefix}_owner": {
-            "cluster": f"{app}-prod", "account": "111122223333", "vpc": "vpc-0a",
+            "cluster": f"{app}-prod",
+            "account": "111122223333",
+            "vpc": "vpc-0a",
             "resource": f"i-{app}",
         },
     }

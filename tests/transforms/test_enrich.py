@@ -333,6 +333,4 @@ def test_the_view_captured_at_the_destination_eni_is_the_duplicate(spark):
     )
     labels = spark.createDataFrame([], CIDR_LABEL_SCHEMA)
     out = with_attribution(flows, owners, labels, freshness=FRESH, prefix_lengths=[])
-    assert {r.name: r.is_duplicate_view for r in out.collect()} == {
-        c[0]: c[5] for c in DUP_CASES
-    }
+    assert {r.name: r.is_duplicate_view for r in out.collect()} == {c[0]: c[5] for c in DUP_CASES}

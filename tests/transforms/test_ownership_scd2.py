@@ -253,10 +253,21 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
     )
     raw = spark.createDataFrame(
         [
-            ("198.51.100.7", "web", None, A, "us-east-1", None, None, None, "i-5", "instance",
-             "eni-5", "x"),
-            (None, "junk", None, A, "us-east-1", None, None, None, "i-6", "instance", "eni-6",
-             "x"),
+            (
+                "198.51.100.7",
+                "web",
+                None,
+                A,
+                "us-east-1",
+                None,
+                None,
+                None,
+                "i-5",
+                "instance",
+                "eni-5",
+                "x",
+            ),
+            (None, "junk", None, A, "us-east-1", None, None, None, "i-6", "instance", "eni-6", "x"),
         ],
         "ip string, app string, cluster string, account_id string, region string, az string, "
         "vpc_id string, subnet_id string, resource_id string, kind string, eni_id string, "

@@ -44,6 +44,8 @@ def value_of(row: Any, field: Any) -> Any:
     if field.name in CORE_FIELD_NAMES:
         return row[field.column]
     return (row["extra"] or {}).get(field.column)
+
+
 ORIGIN = "kinesis:flows/shardId-000000000000"
 
 

@@ -1,0 +1,90 @@
+"""Does a session setting still pay on the batch path? One session, the same backfill input,
+each setting's values alternated over several rounds (so a busy machine colours both alike):
+seconds per backfill for each value.
+
+Only settings a running session can change are compared here (SQL settings); start-up
+settings (JVM options, the compiled-code cache) are compared by running the whole command
+twice with ``farm-bench --vs``.
+
+Run: ``python -m bench.settings [--minutes M --rounds R]``; writes bench/results/settings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import git_commit
+from bench.pipeline import _backfill, _ownership_root
+from spark_jobs import config
+from spark_jobs.session import build_session
+from spark_jobs.sim.runner import SimConfig, run
+
+RESULTS = Path(__file__).resolve().parent / "results" / "settings.json"
+# setting -> (the value the session sets, Spark's default)
+SETTINGS = {
+    "spark.sql.codegen.maxFields": ("1000", "100"),
+    "spark.sql.inMemoryColumnarStorage.compressed": ("false", "true"),
+    "spark.sql.adaptive.enabled": ("true", "false"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the comparison; returns 0."""
+    p = argparse.ArgumentParser(prog="python -m bench.settings")
+    p.add_argument("--minutes", type=int, default=5)
+    p.add_argument("--flows-per-minute", type=int, default=60_000)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    measured = git_commit()
+    work = Path(tempfile.mkdtemp(prefix="dredge-settings-"))
+    try:
+        sim = work / "sim"
+        run(SimConfig(out=sim, minutes=args.minutes, apps=40,
+                      flows_per_minute=args.flows_per_minute, write_truth=False,
+                      malformed_share=0.0))  # fmt: skip
+        files = str(sim / "flowlogs")
+        spark = build_session(config.load("conf/local.yaml").spark)
+        base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
+                                "stream": {"query_name": "bench-settings"}}  # fmt: skip
+        _backfill(spark, base, _ownership_root(spark, sim, work / "warm", 10_000), files)
+        seconds: dict[str, dict[str, list[float]]] = {k: {} for k in SETTINGS}
+        n = 0
+        for _ in range(args.rounds):
+            for key, values in SETTINGS.items():
+                for value in values:
+                    spark.conf.set(key, value)
+                    n += 1
+                    root = _ownership_root(spark, sim, work / f"r{n}", 10_000)
+                    base["kafka"]["topic"] = f"bench.{work.name}.{n}"
+                    took = _backfill(spark, base, root, files)["seconds"]
+                    seconds[key].setdefault(value, []).append(round(took, 2))
+                spark.conf.set(key, values[0])
+        medians = {k: {v: statistics.median(s) for v, s in d.items()} for k, d in seconds.items()}
+        result = {
+            "minutes": args.minutes,
+            "seconds": seconds,
+            "median_s": medians,
+            "cores": os.cpu_count(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+            **measured,
+        }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        for key, by_value in result["median_s"].items():
+            print(f"bench.settings: {key}: " + ", ".join(f"{v} {s} s" for v, s in by_value.items()))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
