@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from bench import git_commit
 from bench.pipeline import _backfill, _ownership_root, _plain_split
@@ -39,6 +40,7 @@ from spark_jobs.transforms.batch import AttributionRules, BatchInputs, batch_out
 from spark_jobs.transforms.parse import parse_flow_lines_by_format
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parts.json"
+DRUID_SPEC = Path(__file__).resolve().parents[1] / "conf" / "druid" / "dredge-flows-supervisor.json"
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -73,6 +75,19 @@ def _outputs(spark: SparkSession, parsed: DataFrame, root: Path) -> Any:
     )
     no_bad = spark.createDataFrame([], QUARANTINE_SCHEMA)
     return batch_outputs(BatchInputs(parsed, no_bad, None, owners.cache(), labels.cache()), rules)
+
+
+def _druid_rollup_rows(messages: DataFrame) -> int:
+    """The rows Druid keeps of these messages after its ingestion filter and its per-minute
+    rollup on the supervisor's dimensions: how many per-minute rollup messages would carry
+    the same answers."""
+    spec = json.loads(DRUID_SPEC.read_text())["spec"]["dataSchema"]
+    dims = [d if isinstance(d, str) else d["name"] for d in spec["dimensionsSpec"]["dimensions"]]
+    body = messages.select(F.from_json("value", "timestamp long, is_duplicate_view boolean, "
+                           + ", ".join(f"`{d}` string" for d in dims)).alias("m"))  # fmt: skip
+    kept = body.select("m.*").where(~F.coalesce(F.col("is_duplicate_view"), F.lit(False)))
+    minute = (F.col("timestamp") / 60000).cast("long").alias("_minute")
+    return kept.groupBy(minute, *dims).count().count()
 
 
 def _naive(value: Any) -> Any:
@@ -112,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parts["fill_enriched_and_message_caches"] = _timed(
             lambda: (enriched.count(), messages.count())
         )
+        rollup = _druid_rollup_rows(messages)
         target = str(work / "delta-alone")
         delta.ensure_table(spark, target, enriched.schema, ("event_date", "event_hour"),
                            ENRICHED_TABLE_PROPERTIES)  # fmt: skip
@@ -134,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "flows_per_s": {name: round(lines / s) for name, s in parts.items() if s > 0},
             "ratio_vs_plain": {name: round(plain / s, 3) for name, s in parts.items() if s > 0},
             "backfill_phase_s": whole["phase_s"],
+            "kafka_messages": messages.count(),
+            "druid_rollup_rows": rollup,
             "cores": os.cpu_count(),
             "load_avg_1m": round(os.getloadavg()[0], 2),
             **measured,

@@ -57,17 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "stream": {"query_name": "bench-settings"}}  # fmt: skip
         _backfill(spark, base, _ownership_root(spark, sim, work / "warm", 10_000), files)
         seconds: dict[str, dict[str, list[float]]] = {k: {} for k in SETTINGS}
+        before = {key: spark.conf.get(key, None) for key in SETTINGS}
         n = 0
-        for _ in range(args.rounds):
-            for key, values in SETTINGS.items():
-                for value in values:
+        try:
+            for _ in range(args.rounds):
+                for key, values in SETTINGS.items():
+                    for value in values:
+                        spark.conf.set(key, value)
+                        n += 1
+                        root = _ownership_root(spark, sim, work / f"r{n}", 10_000)
+                        base["kafka"]["topic"] = f"bench.{work.name}.{n}"
+                        took = _backfill(spark, base, root, files)["seconds"]
+                        seconds[key].setdefault(value, []).append(round(took, 2))
+                    spark.conf.set(key, str(before[key] or values[0]))
+        finally:  # a shared session (tests) gets its own settings back
+            for key, value in before.items():
+                if value is None:
+                    spark.conf.unset(key)
+                else:
                     spark.conf.set(key, value)
-                    n += 1
-                    root = _ownership_root(spark, sim, work / f"r{n}", 10_000)
-                    base["kafka"]["topic"] = f"bench.{work.name}.{n}"
-                    took = _backfill(spark, base, root, files)["seconds"]
-                    seconds[key].setdefault(value, []).append(round(took, 2))
-                spark.conf.set(key, values[0])
         medians = {k: {v: statistics.median(s) for v, s in d.items()} for k, d in seconds.items()}
         result = {
             "minutes": args.minutes,

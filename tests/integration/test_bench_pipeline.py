@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import pipeline
+from bench import parts, pipeline, settings
 
 pytestmark = pytest.mark.integration
 
@@ -26,3 +26,31 @@ def test_pipeline_bench_tiny(tmp_path, capsys):
     assert 0 < alone["kafka_published"] <= alone["rows"]  # traffic rows only (no NODATA)
     assert 1 <= result["warm_up"]["files"] < result["warm_up"]["of_files"]
     assert "bench.pipeline:" in capsys.readouterr().out
+
+
+def test_parts_bench_tiny(tmp_path):
+    out = tmp_path / "parts.json"
+    assert parts.main(["--minutes", "1", "--flows-per-minute", "300", "--apps", "4",
+                       "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert set(result["seconds"]) == {
+        "plain_split_to_parquet", "read_parse_noop", "fill_parsed_cache",
+        "attribution_noop_from_cached_parse", "fill_enriched_and_message_caches",
+        "delta_write_from_cache", "kafka_publish_from_cache", "dredge_backfill",
+    }  # fmt: skip
+    assert set(result["flows_per_s"]) == set(result["seconds"])  # every part was measured
+    assert result["lines"] > 200
+    # Druid keeps at most one row per message; duplicate views and rollup only take away
+    assert 0 < result["druid_rollup_rows"] <= result["kafka_messages"] <= result["lines"]
+    assert result["backfill_phase_s"]["delta"] > 0
+
+
+def test_settings_bench_tiny(tmp_path):
+    out = tmp_path / "settings.json"
+    assert settings.main(["--minutes", "1", "--flows-per-minute", "300", "--rounds", "1",
+                          "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert set(result["seconds"]) == set(settings.SETTINGS)
+    for key, (ours, default) in settings.SETTINGS.items():  # each value ran once per round
+        assert {v: len(s) for v, s in result["seconds"][key].items()} == {ours: 1, default: 1}
+        assert result["median_s"][key] == {v: s[0] for v, s in result["seconds"][key].items()}
