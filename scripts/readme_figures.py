@@ -144,14 +144,17 @@ def settings(r: Result) -> tuple[str, str]:
     if not isinstance(medians, dict) or not medians:
         raise FiguresError(f"{r.name}: `median_s` is {medians!r}, not a non-empty object")
     shown = []
-    for key in medians:
-        values = " vs ".join(
-            f"{v} {_sec(r.num(f'median_s.{key}.{v}'))} s" for v in r.get(f"median_s.{key}")
-        )
+    for key, by_value in medians.items():  # setting names hold dots: no dotted lookups here
+        if not isinstance(by_value, dict) or not by_value:
+            raise FiguresError(f"{r.name}: `median_s` of {key} is {by_value!r}")
+        for value, seconds in by_value.items():
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise FiguresError(f"{r.name}: `median_s` of {key}={value} is {seconds!r}")
+        values = " vs ".join(f"{v} {_sec(sec)} s" for v, sec in by_value.items())
         shown.append(f"`{key.removeprefix('spark.sql.')}` {values}")
     return (
         f"a {_int(r.num('minutes'))}-minute backfill with each session setting at its value "
-        "and at Spark's default, alternated",
+        "and at the other value, alternated",
         "; ".join(shown),
     )
 

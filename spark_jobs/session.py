@@ -27,9 +27,9 @@ DELTA_CONF = {
 # the job's code runs (Databricks), the cluster must set them (the bundle's spark_conf).
 STATIC_CONF = {
     # Compiled code is cached by its source, 100 classes by default: a micro-batch of the
-    # enrichment job (decode, parse, attribution, sinks, Delta's own queries) generates ~80,
-    # so each batch evicted the last one's and compiled them all again (~0.4-0.8 s of
-    # compilation per latency-bench batch; none with this setting, see test_batch_codegen).
+    # enrichment job (decode, parse, attribution, sinks, Delta's own queries) generates about
+    # that many, so each batch would evict the last one's and compile them all again
+    # (test_batch_codegen: a repeated batch compiles nothing).
     # Bounded: every class holds memory, and a long-running stream adds a few a minute (the
     # plan clock and each ownership refresh change the attribution's code), oldest evicted.
     "spark.sql.codegen.cache.maxEntries": "500",
@@ -40,25 +40,20 @@ COMMON_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.streaming.stopActiveRunOnRestart": "true",
-    # Enriched rows are ~100 columns wide: past the default of 100 fields Spark stops fusing
-    # the attribution joins into generated code (measured ~40% more CPU for attribution).
-    "spark.sql.codegen.maxFields": "1000",
     # PySpark records the Python call site of every DataFrame/Column call for error messages:
-    # several extra JVM round trips per call (py4j calls while building the attribution plan:
-    # 7,967 -> 2,597; build time ~1.2 -> ~0.9 s). Errors still name the failing expression.
+    # several extra JVM round trips per call while a batch's plan is built. Errors still name
+    # the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
-    # A batch caches its parsed and its attributed rows once and reads each two or three
-    # times: compressing those caches cost more CPU than it saved (603,303-line backfill:
-    # executor CPU 87.9 -> 71.4 s, whole run 74 -> 62 s, one run each). Costs memory; the
-    # caches are MEMORY_AND_DISK, so a batch larger than memory spills instead of failing.
+    # A batch caches its parsed rows once and every output reads them: compressing the cache
+    # costs more CPU than it saves (docs/performance.md). Costs memory; the caches are
+    # MEMORY_AND_DISK, so a batch larger than memory spills instead of failing.
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
 # HotSpot leaves methods over 8,000 bytes of bytecode to the interpreter (DontCompileHugeMethods),
-# and whole-stage codegen writes one method per stage: the attribution's joins and its ~100
-# output columns make one such method. Interpreted, that code ran the attribution of a
-# 301,859-line batch in 18.6 s; compiled, in 11.8 s (the same batch, one run each, this 2-core
-# machine). A JVM start option, so it is given to the processes that run tasks when they start:
+# and whole-stage codegen writes one method per stage: the parse's projection and the
+# attribution's joins make such methods, which would otherwise never be JIT-compiled. A JVM
+# start option, so it is given to the processes that run tasks when they start:
 # the driver in local mode (it runs the tasks), the executors otherwise (local-cluster here; on
 # EMR/Databricks the cluster's settings, see docs/deploying.md). Appended to a configured value.
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
@@ -73,7 +68,6 @@ LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.memory": "4g",
-    "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.delta.logStore.class": "org.apache.spark.sql.delta.storage.HDFSLogStore",
     "spark.ui.showConsoleProgress": "false",

@@ -139,6 +139,7 @@ def write_snapshots(folder: Path, base: datetime) -> list[str]:
                 "subnet_id": f"subnet-{a.az}",
                 "resource_id": a.eni,
                 "kind": "instance",
+                "eni_id": a.eni,
             }
             for a in APPS.values()
         ]
