@@ -26,12 +26,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from bench import git_commit
-from bench.pipeline import _backfill, _ownership_root, _plain_split
+from bench.pipeline import _backfill, _ownership_root, _plain_split, simulated_files
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import ENRICHED_TABLE_PROPERTIES
 from spark_jobs.schemas import QUARANTINE_SCHEMA
 from spark_jobs.session import build_session
-from spark_jobs.sim.runner import SimConfig, run
 from spark_jobs.sinks import delta
 from spark_jobs.sinks.kafka import ensure_topics, publish_batch
 from spark_jobs.sources.files import read_flow_log_text
@@ -106,10 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dredge-parts-"))
     try:
         sim = work / "sim"
-        run(SimConfig(out=sim, minutes=args.minutes, apps=args.apps,
-                      flows_per_minute=args.flows_per_minute, write_truth=False,
-                      malformed_share=0.0))  # fmt: skip
-        files = str(sim / "flowlogs")
+        files = simulated_files(sim, args.minutes, args.apps, args.flows_per_minute)
         spark = build_session(config.load("conf/local.yaml").spark)
         root = _ownership_root(spark, sim, work / "own", 10_000)
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},

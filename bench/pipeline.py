@@ -46,6 +46,14 @@ from spark_jobs.transforms.output import to_kafka_messages
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
 
 
+def simulated_files(sim: Path, minutes: int, apps: int, flows_per_minute: int) -> str:
+    """The simulator's flow-log files (no ground truth, no malformed lines) under ``sim``;
+    returns their folder."""
+    run(SimConfig(out=sim, minutes=minutes, apps=apps, flows_per_minute=flows_per_minute,
+                  write_truth=False, malformed_share=0.0))  # fmt: skip
+    return str(sim / "flowlogs")
+
+
 def _plain_split(spark: SparkSession, files: str, out: str) -> tuple[int, float]:
     started = time.monotonic()
     reader = spark.read.option("recursiveFileLookup", "true")
@@ -193,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dredge-bench-"))
     try:
         sim = work / "sim"
-        run(SimConfig(out=sim, minutes=args.minutes, apps=args.apps,
-                      flows_per_minute=args.flows_per_minute, write_truth=False,
-                      malformed_share=0.0))  # fmt: skip
-        files = str(sim / "flowlogs")
+        files = simulated_files(sim, args.minutes, args.apps, args.flows_per_minute)
         spark = build_session(config.load("conf/local.yaml").spark)
         base: dict[str, Any] = {
             "kafka": {"enabled": not args.no_kafka, "topic": f"bench.{work.name}"},

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import git_commit
-from bench.pipeline import _backfill, _ownership_root
+from bench.pipeline import _backfill, _ownership_root, simulated_files
 from spark_jobs import config
 from spark_jobs.session import build_session
-from spark_jobs.sim.runner import SimConfig, run
 
 RESULTS = Path(__file__).resolve().parent / "results" / "settings.json"
 # setting -> (the value the session runs with, the value it is compared against: Spark's
@@ -49,10 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dredge-settings-"))
     try:
         sim = work / "sim"
-        run(SimConfig(out=sim, minutes=args.minutes, apps=40,
-                      flows_per_minute=args.flows_per_minute, write_truth=False,
-                      malformed_share=0.0))  # fmt: skip
-        files = str(sim / "flowlogs")
+        files = simulated_files(sim, args.minutes, 40, args.flows_per_minute)
         spark = build_session(config.load("conf/local.yaml").spark)
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
                                 "stream": {"query_name": "bench-settings"}}  # fmt: skip
@@ -72,11 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         seconds[key].setdefault(value, []).append(round(took, 2))
                     spark.conf.set(key, str(before[key] or values[0]))
         finally:  # a shared session (tests) gets its own settings back
-            for key, value in before.items():
-                if value is None:
+            for key, old in before.items():
+                if old is None:
                     spark.conf.unset(key)
                 else:
-                    spark.conf.set(key, value)
+                    spark.conf.set(key, old)
         medians = {k: {v: statistics.median(s) for v, s in d.items()} for k, d in seconds.items()}
         result = {
             "minutes": args.minutes,
