@@ -203,7 +203,7 @@ def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
         writer.close()
         if not query.isActive:  # (an interrupt leaves it running: nothing to wait for)
             # the last batch's progress line is printed before the driver may exit
-            ensure_progress_logger(spark).wait_terminated(str(query.id))
+            ensure_progress_logger(spark).wait_terminated(str(query.runId))
     return writer
 
 

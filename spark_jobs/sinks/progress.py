@@ -101,7 +101,9 @@ class ProgressLogger(StreamingQueryListener):
     def __init__(self) -> None:
         self._names: dict[str, str] = {}  # query id -> its name in the progress, while it runs
         self.collected: deque[dict[str, Any]] = deque(maxlen=KEEP)
-        self._ended: deque[str] = deque(maxlen=KEEP)  # ids of the queries that terminated
+        # run ids of the query runs that terminated: a query restarted from its checkpoint
+        # keeps its id, each run has its own
+        self._ended: deque[str] = deque(maxlen=KEEP)
         self._changed = threading.Condition()
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - fixed by the listener API
@@ -124,11 +126,12 @@ class ProgressLogger(StreamingQueryListener):
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
         console.query_ended(self._names.pop(str(event.id), str(event.id)))
         with self._changed:
-            self._ended.append(str(event.id))
+            self._ended.append(str(event.runId))
             self._changed.notify_all()
 
-    def wait_terminated(self, query_id: str, timeout_s: float = DRAIN_S) -> bool:
-        """Block until this listener has been told that query ``query_id`` terminated (True),
+    def wait_terminated(self, run_id: str, timeout_s: float = DRAIN_S) -> bool:
+        """Block until this listener has been told that the query run ``run_id`` (a
+        ``StreamingQuery.runId``) terminated (True),
         or ``timeout_s`` passed (False). Spark posts the events of a query in order, so every
         progress of the query has been handled (and printed) by then.
 
@@ -136,7 +139,7 @@ class ProgressLogger(StreamingQueryListener):
         events. A driver that exits at once loses the last batch's progress line, and the JVM
         logs the failed call into the gone Python process as an ERROR."""
         with self._changed:
-            return self._changed.wait_for(lambda: query_id in self._ended, timeout_s)
+            return self._changed.wait_for(lambda: run_id in self._ended, timeout_s)
 
 
 _REGISTERED: weakref.WeakKeyDictionary[SparkSession, ProgressLogger] = weakref.WeakKeyDictionary()

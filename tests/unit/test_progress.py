@@ -132,18 +132,22 @@ def test_a_started_querys_batch_line_carries_the_lag_of_its_progress(capsys):
     assert capsys.readouterr().out == console.batch_line(batch, 4200) + "\n"
     assert console.batch_line(batch, 4200).endswith(", source lag 4.2 s")
     console.emit_batch({**batch, "batch_id": 2}, query="lag-line")  # its progress never comes
-    listener.onQueryTerminated(SimpleNamespace(id=qid))
+    listener.onQueryTerminated(SimpleNamespace(id=qid, runId=uuid.uuid4()))
     assert capsys.readouterr().out.startswith("batch 2: 2 lines")  # printed as the query ends
 
 
 def test_wait_terminated_returns_once_the_listener_heard_of_the_query():
     listener = ProgressLogger()
-    qid = "9f58bd44-fbf7-424e-944e-c3016af6a19f"
+    qid = "9f58bd44-fbf7-424e-944e-c3016af6a19f"  # this run of the query
+    query = uuid.UUID("00000000-0000-0000-0000-000000000007")
     assert listener.wait_terminated(qid, 0.05) is False  # not yet
     listener.onQueryTerminated(
-        SimpleNamespace(id=uuid.UUID("00000000-0000-0000-0000-000000000001"))
+        SimpleNamespace(id=uuid.UUID("00000000-0000-0000-0000-000000000001"), runId=uuid.uuid4())
     )
     assert listener.wait_terminated(qid, 0.05) is False  # another query
+    # an earlier run of the same query (restarted from its checkpoint: same id, new run id)
+    listener.onQueryTerminated(SimpleNamespace(id=query, runId=uuid.uuid4()))
+    assert listener.wait_terminated(qid, 0.05) is False
     # The event arrives on Spark's listener thread (here: this one) while the driver waits.
     # It is posted only once the driver is inside the condition's wait, and the driver waits
     # longer than the test may run: only the event's notification can end that wait.
@@ -161,7 +165,7 @@ def test_wait_terminated_returns_once_the_listener_heard_of_the_query():
     )
     driver.start()
     assert waiting.wait(60), "the driver never waited"
-    listener.onQueryTerminated(SimpleNamespace(id=uuid.UUID(qid)))
+    listener.onQueryTerminated(SimpleNamespace(id=query, runId=uuid.UUID(qid)))
     driver.join(60)
     assert woke == [True], "the driver's wait did not end on the event"
     assert listener.wait_terminated(qid, 0.0) is True  # remembered
