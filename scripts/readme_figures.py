@@ -3,8 +3,8 @@
     .venv/bin/python scripts/readme_figures.py            # print the table
     .venv/bin/python scripts/readme_figures.py --write    # put it into README.md
 
-One row per result file: what the benchmark ran, its headline figures and the commit it
-measured; every value is read from the file (docs/performance.md says how each figure is
+One row per result file: what the benchmark ran, its headline figures and whether it
+measured the same code as bench.pipeline; every value is read from the file (docs/performance.md says how each figure is
 reproduced and what it means). ``--write`` replaces what lies between the README's
 ``<!-- figures:start -->`` and ``<!-- figures:end -->`` lines. A result file that is missing,
 unreadable, lacks a figure, or has no row here is an error naming the file (and the key), so
@@ -25,7 +25,10 @@ RESULTS = ROOT / "bench" / "results"
 README = ROOT / "README.md"
 START = "<!-- figures:start -->"
 END = "<!-- figures:end -->"
-HEADER = ("benchmark", "what it runs", "headline figures", "commit")
+HEADER = ("benchmark", "what it runs", "headline figures", "code measured")
+# The commit a figure measured stays in its result file: the README names no hashes. The
+# table says whether a figure measured the same code as bench.pipeline's run, the newest.
+REFERENCE = "pipeline"
 
 
 class FiguresError(Exception):
@@ -84,12 +87,13 @@ class Result:
             raise FiguresError(f"{self.name}: `{key}` is {value!r}, not a non-empty list")
         return [f"{key}.{i}" for i in range(len(value))]
 
-    def commit(self) -> str:
+    def measured(self, reference: str | None) -> str:
+        """Whether this result measured the commit ``reference`` did (see :data:`REFERENCE`)."""
         commit = self.data.get("commit")
         if not commit:
             return "not recorded"
-        dirty = self.data.get("code_dirty")
-        return f"`{commit}`" + (" + uncommitted changes" if dirty else "")
+        shown = "as bench.pipeline" if commit == reference else "earlier code"
+        return shown + (" + uncommitted changes" if self.data.get("code_dirty") else "")
 
 
 def _int(value: float) -> str:
@@ -254,10 +258,11 @@ def build_table(results: Path = RESULTS) -> str:
             "(add one to ROWS)"
         )
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    reference = Result(results / f"{REFERENCE}.json").data.get("commit")
     for stem, row in ROWS.items():
         result = Result(results / f"{stem}.json")
         runs, figures = row(result)
-        lines.append(f"| `bench.{stem}` | {runs} | {figures} | {result.commit()} |")
+        lines.append(f"| `bench.{stem}` | {runs} | {figures} | {result.measured(reference)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -28,9 +28,9 @@ def table_state(spark: SparkSession, path: str) -> TableState | None:
 
     Read from one snapshot of the table's log through Delta's ``DeltaLog`` (it lists the log
     from the last checkpoint and takes the metadata from the latest checksum file, which
-    Delta writes with every commit): no Spark job, ~30 ms, and version and properties always
-    agree. ``history(1)`` and ``detail()``, the public way, run five Spark jobs between them
-    (0.4 s of every small micro-batch here). Where that JVM API is not there (a Delta build
+    Delta writes with every commit): no Spark job, and version and properties always
+    agree. ``history(1)`` and ``detail()``, the public way, run five Spark jobs between them,
+    a noticeable share of a small micro-batch. Where that JVM API is not there (a Delta build
     that renames it or changes ``update``'s arguments, e.g. Databricks' own; Spark Connect,
     which has no py4j), the public way is used and a warning says so once.
     """

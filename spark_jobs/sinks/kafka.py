@@ -96,8 +96,8 @@ def _retry(call: Callable[[], T], attempts: int = 12) -> T:
 
 # Producers (with their marker consumers) a Python worker keeps between batches, by
 # (bootstrap, transactional id, options): each holds no open transaction while kept, and a
-# share takes its one out while it runs. ``initTransactions`` costs ~55 ms per producer, and
-# ~0.5 s when the id's previous transaction is still being completed.
+# share takes its one out while it runs: ``initTransactions`` is a coordinator round trip per
+# producer, and waits when the id's previous transaction is still being completed.
 _KEPT: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[Any, Any]] = {}
 KEPT_WAIT_S = 5.0  # how long a kept producer may take to read and commit the marker
 

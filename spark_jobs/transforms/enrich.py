@@ -224,7 +224,7 @@ def _expired(status: Column, now: datetime, max_wait_minutes: int) -> Column:
 def plan_clock(now: datetime) -> datetime:
     """A batch plan's clock: ``now`` in whole minutes. The clock decides pending expiry and
     becomes a timestamp literal in the attribution's generated code, so a clock that changed
-    every micro-batch made Spark compile that code anew every batch (~2 x 40 ms); a side is
+    every micro-batch would make Spark compile that code anew every batch; a side is
     given up at most a minute later than ``max_pending_minutes``. A plan keeps its clock, so a
     replay expires exactly what the first attempt did."""
     return now.replace(second=0, microsecond=0)

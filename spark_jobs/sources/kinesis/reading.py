@@ -130,8 +130,8 @@ class ShardReader:
                 break
             if records and millis == 0 and not spec.is_replay:
                 # Caught up: this page reached the tip and every record on it was taken. A
-                # further call (0.2 s of pacing each) could only find records that arrived
-                # after the read began, which the next batch reads anyway. A shard that has
+                # further call (each paced by the per-shard call limit) could only find records
+                # that arrived after the read began, which the next batch reads anyway. A shard that has
                 # ended meanwhile is found by the driver's probe of the next batch.
                 break
             iterator = nxt
