@@ -115,3 +115,15 @@ def overrides(tmp_path: Path, stream: str, run: str, trigger: str) -> dict[str, 
         "stream": {"trigger": trigger, "query_name": f"it-{run}", "trigger_interval": "1 second"},
         "spark": {"shuffle_partitions": 2},
     }
+
+
+def committed_messages(spark: Any, topic: str) -> Any:
+    """The messages of ``topic`` a ``read_committed`` consumer sees, as a batch DataFrame."""
+    return (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", KAFKA)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("kafka.isolation.level", "read_committed")
+        .load()
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 import kinesis_helpers as kh
 import pytest
-from _flowkit import ACCOUNT, KAFKA, T0, envelope, overrides, write_snapshot
+from _flowkit import ACCOUNT, T0, committed_messages, envelope, overrides, write_snapshot
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import run_stream
@@ -327,12 +327,4 @@ def _record_bytes(placed: list[tuple[str, Put]], offset: str) -> bytes:
 
 
 def _topic_size(spark, topic: str) -> int:
-    return (
-        spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", KAFKA)
-        .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
-        .option("kafka.isolation.level", "read_committed")
-        .load()
-        .count()
-    )
+    return committed_messages(spark, topic).count()

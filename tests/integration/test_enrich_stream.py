@@ -9,8 +9,8 @@ from datetime import UTC
 
 import pytest
 from _flowkit import (
-    KAFKA,
     T0,
+    committed_messages,
     create_stream,
     envelope,
     flow_line,
@@ -91,14 +91,7 @@ def read_kafka(spark, topic):
     return [
         json.loads(r.value)
         for r in (
-            spark.read.format("kafka")
-            .option("kafka.bootstrap.servers", KAFKA)
-            .option("subscribe", topic)
-            .option("startingOffsets", "earliest")
-            .option("kafka.isolation.level", "read_committed")
-            .load()
-            .selectExpr("CAST(value AS STRING) value")
-            .collect()
+            committed_messages(spark, topic).selectExpr("CAST(value AS STRING) value").collect()
         )
     ]
 
