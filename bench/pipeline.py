@@ -123,8 +123,7 @@ def _warm_up(
 ) -> dict[str, Any]:
     """A plain split and a backfill of a ``share`` of the files, not measured: the JVM's
     just-in-time compiler and Spark's compiled-code cache are then warm for every measured
-    run alike (without it the first measured run, and the ratio, paid for both: at 773b971
-    the 10k-interval run took 45 s, the 100k and 1M runs 30 and 32 s)."""
+    run alike (without it the first measured run, and so the ratio, would pay for both)."""
     started = time.monotonic()
     names = sorted((sim / "flowlogs").rglob("*.log.gz"))
     picked = names[:: max(round(1 / share), 1)] if share > 0 else []

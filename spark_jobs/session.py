@@ -44,10 +44,11 @@ COMMON_CONF = {
     # several extra JVM round trips per call while a batch's plan is built. Errors still name
     # the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
-    # A batch caches its parsed rows once and every output reads them: compressing the cache
-    # costs more CPU than it saves (docs/performance.md). Costs memory; the caches are
-    # MEMORY_AND_DISK, so a batch larger than memory spills instead of failing.
-    "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    # The enriched table is partitioned by date and hour, and a micro-batch's rows fall in one
+    # or two hours: with a few writers open at once, a task writes each partition's file as
+    # its rows come instead of sorting them all by partition first (more partitions than
+    # this in one task: it sorts the rest, as Spark does by default).
+    "spark.sql.maxConcurrentOutputFileWriters": "4",
 }
 
 # HotSpot leaves methods over 8,000 bytes of bytecode to the interpreter (DontCompileHugeMethods),

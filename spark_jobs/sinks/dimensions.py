@@ -3,8 +3,8 @@ version and kept cached across micro-batches.
 
 Every batch pins the versions it reads (:class:`~spark_jobs.sinks.delta.BatchPlan`), so a
 cached copy of a pinned version is exactly what a fresh read would return. Reading them anew
-each batch cost a Delta file-listing job per scan (one per CIDR prefix length, two for
-ownership) and a re-read of the files: about a second and a half of a small batch's latency.
+would cost every batch a Delta file-listing job per scan (one per CIDR prefix length, two for
+ownership) and a re-read of the files, which a small batch's latency feels.
 """
 
 from __future__ import annotations
@@ -31,12 +31,15 @@ class DimensionCache:
         version: int,
         prepare: Callable[[DataFrame], DataFrame] = lambda df: df,
     ) -> DataFrame:
-        """The table at ``path`` as of ``version`` after ``prepare``, persisted (lazily: the
-        first batch's job fills the cache)."""
+        """The table at ``path`` as of ``version`` after ``prepare``, persisted and filled.
+
+        Filled here, once per version: a batch's sinks run side by side, and a cache they met
+        empty would be computed by each of them at once."""
         held = self._held.get(path)
         if held is not None and held[0] == version:
             return held[1]
         df = prepare(delta.read_version(spark, path, version)).persist()
+        df.count()
         if held is not None:
             held[1].unpersist()
         self._held[path] = (version, df)

@@ -33,6 +33,10 @@ MARKER_SUFFIX = ".dredge-commits"
 # without the shuffle by key: a streaming micro-batch saves a shuffle stage.
 SINGLE_TASK_ROWS = 50_000
 RESULT_SCHEMA = "task int, published long, skipped boolean"
+# librdkafka's errors and worse (syslog levels 0-3) reach stderr; its warnings do not: they
+# are the retries it makes by itself (e.g. "Coordinator load in progress: retrying" while a
+# broker starts), and a call that finally fails raises here anyway.
+CLIENT_LOG_LEVEL = 3
 _RESULT_ARROW = pa.schema(
     [("task", pa.int32()), ("published", pa.int64()), ("skipped", pa.bool_())]
 )
@@ -127,10 +131,11 @@ class _Share:
 
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.txn_id,
                              "enable.auto.commit": False, "isolation.level": "read_committed",
-                             **self.options})  # fmt: skip
+                             "log_level": CLIENT_LOG_LEVEL, **self.options})  # fmt: skip
         producer = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": self.txn_id,
                              "enable.idempotence": True, "linger.ms": 20,
-                             "compression.type": "lz4", **self.options})  # fmt: skip
+                             "compression.type": "lz4", "log_level": CLIENT_LOG_LEVEL,
+                             **self.options})  # fmt: skip
         return producer, consumer
 
     def open(self) -> None:

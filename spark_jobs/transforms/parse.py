@@ -185,7 +185,11 @@ def _rare_map(layout: _Layout) -> Column:
 # The column expressions are built once per layout and reused: they only name columns, and
 # building them (thousands of JVM calls) cost more than a whole small micro-batch.
 @functools.cache
-def _typed_and_final_columns() -> tuple[tuple[Column, ...], tuple[Column, ...]]:
+def _parse_columns() -> tuple[tuple[Column, ...], Column, tuple[Column, ...]]:
+    """(typed columns, the quarantine reason, the final columns). The reason is a column of
+    its own, computed once per row; the detail is then built only for the reason found: in
+    one CASE with the reason, every check after the first would be evaluated again for the
+    detail of every valid row (Spark does not share a CASE's later conditions)."""
     typed = tuple(
         _typed(f, F.col(_s(f))).alias(f"{f.column}_key" if f.kind == "address" else f.column)
         for f in FIELDS
@@ -197,26 +201,30 @@ def _typed_and_final_columns() -> tuple[tuple[Column, ...], tuple[Column, ...]]:
         .when(F.col("_extra").isNotNull(), F.lit("unknown_field"))
         .when(not_utf8, F.lit("bad_utf8"))
     )
+    found = F.col("quarantine_reason")
     detail = (
-        F.when(~F.col("_count_ok"), F.col("_count_detail"))
-        .when(F.col("_extra").isNotNull(), F.col("_extra"))
-        .when(not_utf8, F.lit("line has bytes that are not UTF-8"))
+        F.when(found.isNull(), F.lit(None).cast("string"))
+        .when(found == "field_count", F.col("_count_detail"))
+        .when(found == "unknown_field", F.col("_extra"))
+        .when(found == "bad_utf8", F.lit("line has bytes that are not UTF-8"))
     )
     for code, failing, why in _checks(FIELDS):
         reason = reason.when(failing, F.lit(code))
-        detail = detail.when(failing, why)
+        detail = detail.when(found == code, why)
     final = (
         *_final_columns(),
-        reason.alias("quarantine_reason"),
+        found,
         detail.alias("quarantine_detail"),
-        F.col("line"),
+        # only a quarantined row needs its raw text (a valid one is all in its typed
+        # columns): the batch caches these rows, and the raw text would be most of the cache
+        F.when(found.isNotNull(), F.col("line")).alias("line"),
     )
-    return typed, final
+    return typed, reason.alias("quarantine_reason"), final
 
 
 def _parse(staged_df: DataFrame, raw_columns: tuple[Column, ...]) -> DataFrame:
-    typed, final = _typed_and_final_columns()
-    return staged_df.select(*raw_columns).select("*", *typed).select(*final)
+    typed, reason, final = _parse_columns()
+    return staged_df.select(*raw_columns).select("*", *typed).select("*", reason).select(*final)
 
 
 def _final_columns() -> list[Column]:
@@ -246,7 +254,7 @@ def parse_flow_lines(lines_df: DataFrame, log_format: str | None = None) -> Data
     arrival_time``). Returns :data:`PARSED_COLUMNS`: every field of
     :data:`~spark_jobs.schemas.PARSED_FLOW_SCHEMA` (canonical address text plus ``*_key``,
     ``is_traffic``, ``flow_id``, provenance), then ``quarantine_reason`` (null = valid),
-    ``quarantine_detail`` and the original ``line``.
+    ``quarantine_detail`` and the original ``line`` (null on a valid row).
 
     Args:
         lines_df: the flow lines.

@@ -38,3 +38,16 @@ def test_one_cached_copy_per_version_and_a_new_version_replaces_it(
 
     cache.close()
     assert not again.is_cached
+
+
+def test_a_version_is_filled_when_it_is_handed_out(spark: SparkSession, tmp_path: Path) -> None:
+    """The batch's sinks run side by side: the cache must hold the rows before either reads
+    it (the data files removed afterwards, it still answers from memory)."""
+    path = tmp_path / "labels"
+    v0 = _append(spark, str(path), ["198.51.100.7"])
+    cache = DimensionCache()
+    held = cache.get(spark, str(path), v0)
+    for data_file in path.glob("*.parquet"):
+        data_file.unlink()
+    assert [r.ip for r in held.collect()] == ["198.51.100.7"]
+    cache.close()

@@ -388,6 +388,9 @@ def test_each_bad_input_kind_is_quarantined(spark: SparkSession) -> None:
         (ORIGIN, str(101 + i), 1 + i, ARRIVAL) for i in range(len(BAD_CASES))
     ]
     assert all(r.quarantined_at is not None for r in rows)
+    # the raw text stays on quarantined rows only (a valid row is all in its typed columns)
+    raw = {r.origin_offset: r.line for r in parsed.select("origin_offset", "line").collect()}
+    assert raw == {"100": None, **{k: v[2] for k, v in expected.items()}}
 
 
 # header-mode lines: (origin, offset, sub, arrival, line, the line's own header)

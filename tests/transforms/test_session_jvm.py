@@ -46,7 +46,12 @@ def test_the_local_jvm_logs_with_dredges_log4j_file(spark):
     assert shown("org.apache.spark.sql.execution.streaming.runtime.ResolveWriteToStream",
                  "Temporary checkpoint location created which is deleted normally when the query "
                  "didn't fail")  # fmt: skip
-    assert shown("org.apache.spark.scheduler.DAGScheduler", "Broadcasting large task binary")
+    assert not shown("org.apache.spark.scheduler.DAGScheduler",
+                     "Broadcasting large task binary with size 1083.2 KiB")  # fmt: skip
+    # data shipped inside tasks (not plan code) still shows
+    assert shown("org.apache.spark.scheduler.TaskSetManager",
+                 "Stage 3 contains a task of very large size (2048 KiB). The maximum "
+                 "recommended task size is 1000 KiB.")  # fmt: skip
     assert not log4j.LogManager.getLogger("org.apache.hadoop.util.NativeCodeLoader").isWarnEnabled()
     assert log4j.LogManager.getLogger("org.apache.spark.sql.delta.DeltaLog").isWarnEnabled()
     assert not log4j.LogManager.getLogger("org.apache.spark.SparkContext").isInfoEnabled()

@@ -22,7 +22,7 @@ def test_local_session_uses_project_jars_and_delta(tmp_path, monkeypatch):
     assert conf["spark.sql.session.timeZone"] == "UTC"
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.python.sql.dataFrameDebugging.enabled"] == "false"  # see session.py
-    assert conf["spark.sql.inMemoryColumnarStorage.compressed"] == "false"  # see session.py
+    assert conf["spark.sql.maxConcurrentOutputFileWriters"] == "4"  # see session.py
     assert conf["spark.x"] == "y"
     assert "spark.jars.packages" not in conf
 
@@ -45,10 +45,10 @@ def test_missing_jars_tell_you_to_run_setup(tmp_path, monkeypatch):
 def test_configured_settings_override_the_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
     (tmp_path / "delta.jar").write_bytes(b"")
-    tight = {"spark.sql.inMemoryColumnarStorage.compressed": "true"}  # memory over CPU
+    tight = {"spark.sql.maxConcurrentOutputFileWriters": "0"}  # memory over CPU
     for platform in ("local", "emr"):
         conf = session_conf(SparkConfig(platform=platform, conf=tight))  # type: ignore[arg-type]
-        assert conf["spark.sql.inMemoryColumnarStorage.compressed"] == "true"
+        assert conf["spark.sql.maxConcurrentOutputFileWriters"] == "0"
 
 
 def test_local_task_jvms_compile_huge_methods(tmp_path, monkeypatch):
