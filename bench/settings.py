@@ -30,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "settings.json"
 # setting -> (the value the session runs with, the value it is compared against: Spark's
 # default, or for a setting Dredge leaves at Spark's default, the other choice)
 SETTINGS = {
-    "spark.sql.inMemoryColumnarStorage.compressed": ("true", "false"),
+    "spark.sql.inMemoryColumnarStorage.compressed": ("false", "true"),
     "spark.sql.adaptive.enabled": ("true", "false"),
     "spark.sql.optimizer.plannedWrite.enabled": ("true", "false"),
     "spark.sql.maxConcurrentOutputFileWriters": ("4", "0"),

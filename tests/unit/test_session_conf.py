@@ -22,6 +22,7 @@ def test_local_session_uses_project_jars_and_delta(tmp_path, monkeypatch):
     assert conf["spark.sql.session.timeZone"] == "UTC"
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.python.sql.dataFrameDebugging.enabled"] == "false"  # see session.py
+    assert conf["spark.sql.inMemoryColumnarStorage.compressed"] == "false"  # see session.py
     assert conf["spark.sql.maxConcurrentOutputFileWriters"] == "4"  # see session.py
     assert conf["spark.x"] == "y"
     assert "spark.jars.packages" not in conf
