@@ -32,7 +32,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "settings.json"
 SETTINGS = {
     "spark.sql.inMemoryColumnarStorage.compressed": ("false", "true"),
     "spark.sql.adaptive.enabled": ("true", "false"),
-    "spark.sql.optimizer.plannedWrite.enabled": ("true", "false"),
     "spark.sql.maxConcurrentOutputFileWriters": ("4", "0"),
 }
 

@@ -33,13 +33,18 @@ class DimensionCache:
     ) -> DataFrame:
         """The table at ``path`` as of ``version`` after ``prepare``, persisted and filled.
 
-        Filled here, once per version: a batch's sinks run side by side, and a cache they met
-        empty would be computed by each of them at once."""
+        Filled here, once per version: a batch's sinks run side by side, and on a cache they
+        met empty both jobs' tasks would reach for the same blocks at once (one waits for the
+        other's, and Spark warns that the block already exists)."""
         held = self._held.get(path)
         if held is not None and held[0] == version:
             return held[1]
         df = prepare(delta.read_version(spark, path, version)).persist()
-        df.count()
+        try:
+            df.count()
+        except Exception:  # not held yet: release it here (the batch may be replayed)
+            df.unpersist()
+            raise
         if held is not None:
             held[1].unpersist()
         self._held[path] = (version, df)

@@ -6,8 +6,8 @@ the format lacks it, and the format's other fields as text in one ``extra`` map,
 downstream code is the same whatever the flow log's version. ``-`` is null. Rows that
 cannot be trusted keep a ``quarantine_reason`` (checked in this order): ``field_count``,
 ``unknown_field`` (header mode), ``bad_utf8``, ``oversized``, ``bad_separator``,
-``bad_number``, ``bad_address``, ``port_range``, ``protocol_range``, ``start_after_end``,
-``bad_value`` (docs/quarantine.md has an example of each).
+``bad_number``, ``bad_address``, ``port_range``, ``protocol_range``, ``bad_value``,
+``start_after_end`` (docs/quarantine.md has an example of each).
 """
 
 from __future__ import annotations

@@ -360,6 +360,10 @@ BAD_CASES = [
     ({"dport": "65536"}, "port_range", "dstport=65536"),
     ({"proto": "256"}, "protocol_range", "protocol=256"),
     ({"start": "1700000061"}, "start_after_end", "start=1700000061 > end=1700000060"),
+    # failing several checks: the first reason in the checking order, with its own detail
+    ({"dport": "65536", "proto": "256"}, "port_range", "dstport=65536"),
+    ({"proto": "256", "start": "1700000061"}, "protocol_range", "protocol=256"),
+    ({"dst": "host", "dport": "65536"}, "bad_address", "dstaddr=host"),
 ]
 
 
