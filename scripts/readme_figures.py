@@ -92,7 +92,7 @@ class Result:
         commit = self.data.get("commit")
         if not commit:
             return "not recorded"
-        shown = "as bench.pipeline" if commit == reference else "earlier code"
+        shown = "as bench.pipeline" if commit == reference else "other code"
         return shown + (" + uncommitted changes" if self.data.get("code_dirty") else "")
 
 

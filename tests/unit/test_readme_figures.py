@@ -97,7 +97,7 @@ def test_the_table_shows_the_committed_values_and_which_code_they_measured() -> 
         elif data["commit"] == pipeline["commit"]:
             assert measured.startswith("as bench.pipeline")
         else:
-            assert measured.startswith("earlier code")
+            assert measured.startswith("other code")
     figures = _row(table, "pipeline")[2]
     assert f"ratio {pipeline['ratio_vs_plain']:g};" in figures
     rates = " / ".join(f"{r['flows_per_s']:,}" for r in pipeline["dredge_backfill"])
@@ -138,7 +138,7 @@ def test_each_figure_comes_from_its_file(results: Path) -> None:
     assert _row(table, "latency")[2] == (
         "arrival -> Delta p50 / p95 1.0 / 3.0 s; -> Kafka 1.5 / 3.2 s; median batch 0.8 s"
     )
-    assert _row(table, "stream")[3] == "earlier code + uncommitted changes"
+    assert _row(table, "stream")[3] == "other code + uncommitted changes"
     _edit(results, "stream", {"commit": "abc1234"})
     assert _row(rf.build_table(results), "stream")[3] == "as bench.pipeline + uncommitted changes"
 
