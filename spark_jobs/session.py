@@ -44,10 +44,10 @@ COMMON_CONF = {
     # several extra JVM round trips per call while a batch's plan is built. Errors still name
     # the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
-    # A batch caches its parsed rows once and every output reads them: compressing the cache
-    # trades CPU for memory, and a batch is read back at once (docs/performance.md says what
-    # was measured). The caches are MEMORY_AND_DISK: a batch larger than memory spills
-    # instead of failing.
+    # A batch caches its parsed rows once and every output reads them, then releases them:
+    # compression would save memory held for one batch at a CPU cost paid by every batch
+    # (docs/performance.md). The caches are MEMORY_AND_DISK: a batch larger than memory
+    # spills instead of failing.
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
     # The enriched table is partitioned by date and hour, and a micro-batch's rows fall in one
     # or two hours: with a few writers open at once, a task writes each partition's file as

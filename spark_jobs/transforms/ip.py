@@ -100,8 +100,8 @@ def _compress_zero_run(framed: Column) -> Column:
     """':g1:...:g8:' -> RFC 5952 text: the longest run (>= 2) of zero groups becomes '::',
     the first one on a tie. Plain substring search, longest run first; then one regex drops
     the framing colons that are not part of a '::'. Each value is referenced once, so the
-    expression stays small (analysing and planning it is paid on every micro-batch: the
-    earlier form repeated the compressed text 12 times, ~16,000 characters per address)."""
+    expression stays small: analysing and planning it is paid on every micro-batch, and a
+    form that nested the compressed text in each candidate would grow with every run length."""
     compressed = framed
     for run in range(2, 9):
         zeros = ":" + "0:" * run

@@ -203,8 +203,7 @@ def _parse_columns() -> tuple[tuple[Column, ...], Column, tuple[Column, ...]]:
     )
     found = F.col("quarantine_reason")
     detail = (
-        F.when(found.isNull(), F.lit(None).cast("string"))
-        .when(found == "field_count", F.col("_count_detail"))
+        F.when(found == "field_count", F.col("_count_detail"))
         .when(found == "unknown_field", F.col("_extra"))
         .when(found == "bad_utf8", F.lit("line has bytes that are not UTF-8"))
     )

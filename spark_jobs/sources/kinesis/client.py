@@ -88,9 +88,9 @@ def make_client(conn: Connection, *, fast_fail: bool = False) -> Any:
 @functools.lru_cache(maxsize=8)
 def shared_client(conn: Connection) -> Any:
     """One Kinesis client per connection per process, for the shard reads that every batch
-    runs in the (reused) Python workers: building a client loads botocore's models, ~40-100 ms
-    per shard per batch. boto3 clients are thread-safe and refresh temporary credentials
-    (instance profile, assumed role) themselves."""
+    runs in the (reused) Python workers: building a client loads botocore's models, which
+    would otherwise be paid per shard per batch. boto3 clients are thread-safe and refresh
+    temporary credentials (instance profile, assumed role) themselves."""
     return make_client(conn)
 
 
