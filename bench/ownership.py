@@ -54,6 +54,7 @@ def _rows(spark: SparkSession, n: int, moved: bool) -> DataFrame:
         F.concat(F.lit("i-"), F.hex(F.col("id"))).alias("resource_id"),
         F.lit("instance").alias("kind"),
         F.concat(F.lit("eni-"), F.hex(F.col("id"))).alias("eni_id"),
+        F.lit("2024-01-01T00:00:00Z").alias("eni_attached_at"),
         F.lit("bench").alias("source"),
     )
 

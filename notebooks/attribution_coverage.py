@@ -16,8 +16,9 @@
 #
 # Share of flow sides attributed to an application, per time bucket. Unattributed is
 # acceptable (internet, AWS services, addresses that changed hands between observations);
-# a drop usually means the ownership inventory lags. Logic:
-# `spark_jobs.analysis.attribution_coverage`.
+# a drop usually means the ownership inventory lags. The ENI line is the share of sides that
+# only an ENI's attach time or the capturing ENI could attribute (`attributed_by = eni`).
+# Logic: `spark_jobs.analysis.attribution_coverage`.
 
 # %% tags=["parameters"]
 import os
@@ -47,7 +48,12 @@ if coverage.empty:
     ax.text(0.5, 0.5, "no traffic", ha="center", va="center")
     ax.set_axis_off()
 else:
-    sides = {"src_share": "source", "dst_share": "destination", "both_share": "both sides"}
+    sides = {
+        "src_share": "source",
+        "dst_share": "destination",
+        "both_share": "both sides",
+        "eni_share": "sides attributed through an ENI",
+    }
     for col, label in sides.items():
         ax.plot(coverage.bucket, coverage[col], marker="o", label=label)
     ax.set_ylim(0, 1.05)

@@ -19,6 +19,7 @@ GIB = float(1 << 30)
 INTER_AZ_USD_PER_GB = 0.01
 INTER_REGION_USD_PER_GB = 0.02
 ATTRIBUTED = "attributed"
+BY_ENI = "eni"
 PAIR_COLUMNS = ("src_label", "dst_label")
 
 
@@ -170,10 +171,15 @@ def attribution_coverage(enriched_df: DataFrame, unit: str = "hour") -> DataFram
 
     Needs: ``start_time``, ``src_attribution_status``, ``dst_attribution_status`` and the
     columns of :func:`filter_unique_traffic`.
-    Returns: ``bucket, flows, src_share, dst_share, both_share, sides_share`` in time order.
+    Returns: ``bucket, flows, src_share, dst_share, both_share, sides_share`` and
+    ``eni_share`` (sides attributed through an ENI, see ``attributed_by``) in time order.
     """
     src = (F.col("src_attribution_status") == ATTRIBUTED).cast("double")
     dst = (F.col("dst_attribution_status") == ATTRIBUTED).cast("double")
+    src_eni, dst_eni = (
+        F.coalesce(F.col(f"{side}_attributed_by") == BY_ENI, F.lit(False)).cast("double")
+        for side in ("src", "dst")
+    )
     return (
         enriched_df.transform(filter_unique_traffic)
         .withColumn("bucket", F.date_trunc(unit, F.col("start_time")))
@@ -184,6 +190,7 @@ def attribution_coverage(enriched_df: DataFrame, unit: str = "hour") -> DataFram
             F.avg(dst).alias("dst_share"),
             F.avg(src * dst).alias("both_share"),
             F.avg((src + dst) / 2).alias("sides_share"),
+            F.avg((src_eni + dst_eni) / 2).alias("eni_share"),
         )
         .orderBy("bucket")
     )

@@ -155,6 +155,52 @@ def accuracy_lines(counts: pd.DataFrame) -> list[str]:
     return text_table(["flow sides", *OUTCOMES], rows)
 
 
+def basis_line(basis: pd.DataFrame) -> str:
+    """How Dredge's correct sides were attributed, and how many sides were conflicts.
+
+    Needs ``outcome, attributed_by, sides`` (:func:`spark_jobs.transforms.accuracy.basis_counts`).
+
+    >>> import pandas as pd
+    >>> basis_line(pd.DataFrame({"outcome": ["correct", "correct", "unattributed"],
+    ...                          "attributed_by": ["ip", "eni", "conflict"], "sides": [9, 3, 1]}))
+    "  Dredge's correct sides: 9 by address, 3 through an ENI; 1 conflict"
+    """
+
+    def total(outcome: str | None, by: str) -> int:
+        rows = basis[basis["attributed_by"] == by]
+        if outcome is not None:
+            rows = rows[rows["outcome"] == outcome]
+        return int(rows["sides"].sum())
+
+    conflicts = total(None, "conflict")
+    return (
+        f"  Dredge's correct sides: {total('correct', 'ip'):,} by address, "
+        f"{total('correct', 'eni'):,} through an ENI; "
+        f"{conflicts:,} conflict{'' if conflicts == 1 else 's'}"
+    )
+
+
+REASONS = {  # the reasons of spark_jobs.transforms.accuracy.unattributed_reasons
+    "conflict": "the capturing ENI and the address's owner disagree (conflict)",
+    "expired": "pending longer than the wait allowed, then given up",
+    "capturing": "the capturing ENI's own address, past what the inventory confirms",
+    "peer": "the peer's address, between the observations that saw its owners",
+}
+
+
+def reason_lines(reasons: pd.DataFrame) -> list[str]:
+    """Why sides with a true owner stayed unattributed, most first.
+
+    Needs ``reason, sides`` (:func:`spark_jobs.transforms.accuracy.unattributed_reasons`).
+    """
+    if reasons.empty:
+        return ["  (none)"]
+    ordered = reasons.sort_values("sides", ascending=False)
+    rows = [[REASONS.get(str(r.reason), str(r.reason)), f"{int(r.sides):,}"]
+            for r in ordered.itertuples()]  # fmt: skip
+    return text_table(["reason", "sides"], rows)
+
+
 def pairs_lines(pairs: pd.DataFrame) -> list[str]:
     """The top cross-region app pairs for the console, by bytes.
 

@@ -57,6 +57,7 @@ def _side(prefix: str, app: str | None, addr: str) -> dict[str, Any]:
     region, az = APPS[app]
     return {
         f"{prefix}_attribution_status": "attributed",
+        f"{prefix}_attributed_by": "ip",
         f"{prefix}_app": app,
         f"{prefix}_region": region,
         f"{prefix}_az": az,

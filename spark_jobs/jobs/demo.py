@@ -116,6 +116,8 @@ class _Findings:
     page: Path
     summary: str
     counts: pd.DataFrame
+    basis: pd.DataFrame
+    reasons: pd.DataFrame
     pairs: pd.DataFrame
     misattributed: int
 
@@ -130,6 +132,9 @@ def _report(spark: SparkSession, cfg: DredgeConfig, sim: Path, out: Path) -> _Fi
         accuracy.with_dredge_outcomes(accuracy.with_truth(enriched, truth)), current
     )
     counts: pd.DataFrame = accuracy.outcome_counts(judged).toPandas()
+    sides = accuracy.dredge_sides(judged)
+    basis: pd.DataFrame = accuracy.basis_counts(sides).toPandas()
+    reasons: pd.DataFrame = accuracy.unattributed_reasons(sides).toPandas()
     pairs: pd.DataFrame = rollups.top_cross_region_pairs(enriched).toPandas()
     by_minute: pd.DataFrame = rollups.bytes_by_region_az_minute(enriched).toPandas()
     statuses: pd.DataFrame = rollups.attribution_status_counts(enriched).toPandas()
@@ -143,10 +148,14 @@ def _report(spark: SparkSession, cfg: DredgeConfig, sim: Path, out: Path) -> _Fi
     summary = (f"{enriched.count():,} final flows, {pending:,} still pending, "
                f"{quarantined:,} lines quarantined")  # fmt: skip
     page = report.write_html(out, "Dredge demo", [summary],
-                             {"Accuracy (flow sides)": counts, "Top cross-region app pairs": pairs,
+                             {"Accuracy (flow sides)": counts,
+                              "Dredge's sides by how they were attributed": basis,
+                              "Why sides with a true owner stayed unattributed": reasons,
+                              "Top cross-region app pairs": pairs,
                               "Attribution status": statuses}, images)  # fmt: skip
     mis = counts[(counts["method"] == "dredge") & (counts["outcome"] == "misattributed")]
-    return _Findings(page.resolve(), summary, counts, pairs, int(mis["sides"].sum()))
+    return _Findings(page.resolve(), summary, counts, basis, reasons, pairs,
+                     int(mis["sides"].sum()))  # fmt: skip
 
 
 def _count(value: object) -> int:
@@ -217,6 +226,9 @@ def main(argv: Sequence[str]) -> int:
         step.done = f"wrote the report: {found.summary}"
     print("\ndemo: accuracy against the ground truth (each flow has two sides)")
     print("\n".join(report.accuracy_lines(found.counts)))
+    print(report.basis_line(found.basis))
+    print("\ndemo: why Dredge left sides with a true owner unattributed")
+    print("\n".join(report.reason_lines(found.reasons)))
     print("\ndemo: top cross-region app pairs")
     print("\n".join(report.pairs_lines(found.pairs)) if not found.pairs.empty else "  (none)")
     took = console.format_ms(1000 * (time.monotonic() - started))

@@ -25,7 +25,7 @@ from spark_jobs.sinks.kafka import ensure_topics
 from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
-from spark_jobs.transforms.enrich import with_attribution
+from spark_jobs.transforms.enrich import ownership_ranges, with_attribution
 from spark_jobs.transforms.output import ENRICHED_STATS_COLUMNS, to_enriched_rows
 from spark_jobs.transforms.parse import (
     parse_flow_lines,
@@ -119,7 +119,7 @@ def _empty_enriched(spark: SparkSession) -> DataFrame:
     from spark_jobs.transforms.ownership import CIDR_LABEL_SCHEMA, OWNERSHIP_SCHEMA
 
     flows = spark.createDataFrame([], PARSED_FLOW_SCHEMA)
-    owners = spark.createDataFrame([], OWNERSHIP_SCHEMA)
+    owners = ownership_ranges(spark.createDataFrame([], OWNERSHIP_SCHEMA))
     labels = spark.createDataFrame([], CIDR_LABEL_SCHEMA)
     # any freshness: without one every side is a literal "pending", and Spark warns about the
     # trivially true comparisons of that literal

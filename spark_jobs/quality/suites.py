@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 
 from spark_jobs.quality import checks
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
-from spark_jobs.transforms.enrich import ATTRIBUTED, SIDES, UNATTRIBUTED
+from spark_jobs.transforms.enrich import ATTRIBUTED, BY_ENI, BY_IP, CONFLICT, SIDES, UNATTRIBUTED
 from spark_jobs.transforms.flow_values import ACTIONS, LOG_STATUSES
 from spark_jobs.transforms.output import ENRICHED_COLUMNS
 from spark_jobs.transforms.ownership import OWNERSHIP_COLUMNS
@@ -25,6 +25,7 @@ from spark_jobs.transforms.parse import MAX_PORT, MAX_PROTOCOL
 Table = Literal["parsed", "enriched", "ownership", "quarantine"]
 TABLES: tuple[str, ...] = ("parsed", "enriched", "ownership", "quarantine")
 FINAL_STATUSES = (ATTRIBUTED, UNATTRIBUTED)
+BASES = [BY_IP, BY_ENI, CONFLICT]  # attributed_by (null: not attributed)
 QUARANTINE_REASONS: tuple[str, ...] = (
     "bad_gzip",
     "bad_utf8",
@@ -90,6 +91,10 @@ def enriched_expectations(min_attributed_share: float, has_truth: bool) -> list[
             )
         )
         out.append(_named(f"{col}_present", gxe.ExpectColumnValuesToNotBeNull(column=col)))
+        by = f"{side}_attributed_by"
+        out.append(
+            _named(f"{by}_in_set", gxe.ExpectColumnValuesToBeInSet(column=by, value_set=BASES))
+        )
     out += [
         _named("cross_region_consistent", gxe.ExpectColumnValuesToBeNull(column="cross_region_mismatch")),
         _named("attributed_share", gxe.ExpectColumnMeanToBeBetween(

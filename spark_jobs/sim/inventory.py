@@ -21,7 +21,7 @@ from spark_jobs.transforms.ip import ip_key_py
 
 SNAPSHOT_FIELDS: tuple[str, ...] = (
     "observed_at", "account_id", "region", "ip", "app", "cluster", "az", "vpc_id", "subnet_id",
-    "resource_id", "kind", "eni_id",
+    "resource_id", "kind", "eni_id", "eni_attached_at",
 )  # fmt: skip
 SOURCE = "simulator"
 
@@ -70,6 +70,9 @@ def _row(world: World, iv: Interval) -> dict[str, str]:
         "resource_id": world.ep_resource[k],
         "kind": world.ep_kind[k],
         "eni_id": world.eni[k],
+        # every simulated ENI is its resource's own, created with it and holding its
+        # addresses until it terminates
+        "eni_attached_at": iso(int(world.launch[k])),
     }
 
 
@@ -83,11 +86,14 @@ def write_ownership(path: Path, world: World, intervals: list[Interval]) -> None
     order = ["ip", "ip_key", "app", "cluster", "account_id", "region", "az", "vpc_id",
              "subnet_id", "resource_id", "kind", "eni_id", "source"]  # fmt: skip
     arrays = [pa.array(cols[c], pa.string()) for c in order]
+    launched = [int(world.launch[iv.fleet_idx]) * 1_000_000 for iv in intervals]
+    arrays.append(pa.array(launched, pa.int64()).cast(ts))
     arrays.append(pa.array([iv.valid_from * 1_000_000 for iv in intervals], pa.int64()).cast(ts))
     valid_to = [None if iv.valid_to is None else iv.valid_to * 1_000_000 for iv in intervals]
     arrays.append(pa.array(valid_to, pa.int64()).cast(ts))
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(arrays, names=[*order, "valid_from", "valid_to"]), path)
+    names = [*order, "eni_attached_at", "valid_from", "valid_to"]
+    pq.write_table(pa.table(arrays, names=names), path)
 
 
 def write_snapshots(out: Path, world: World, intervals: list[Interval], every_s: int,
@@ -112,7 +118,7 @@ def write_snapshots(out: Path, world: World, intervals: list[Interval], every_s:
             json.dumps({"observed_at": observed, "account_id": a, "region": r, "ip": None,
                         "app": None, "cluster": None, "az": None, "vpc_id": None,
                         "subnet_id": None, "resource_id": None, "kind": None, "eni_id": None,
-                        "scope_only": True})
+                        "eni_attached_at": None, "scope_only": True})
             for a, r in zip(ACCOUNTS, REGIONS, strict=True)
         ]  # fmt: skip
         for i in np.flatnonzero((frm <= t) & (t < to)).tolist():

@@ -36,7 +36,7 @@ from spark_jobs.transforms.batch import (
     BatchOutputs,
     batch_outputs,
 )
-from spark_jobs.transforms.enrich import filter_owners_for, plan_clock
+from spark_jobs.transforms.enrich import filter_owners_for, ownership_ranges, plan_clock
 from spark_jobs.transforms.parse import filter_valid_flows
 
 log = logging.getLogger("dredge.batch")
@@ -174,12 +174,15 @@ class FlowBatchWriter:
         small (counting it fills the cache)."""
         t = self.targets
         if plan.broadcast_owners:
-            return self.dimensions.get(spark, t.ownership, plan.ownership_version), True
+            owners = self.dimensions.get(
+                spark, t.ownership, plan.ownership_version, prepare=ownership_ranges
+            )
+            return owners, True
         flows = filter_valid_flows(parsed)
         if pending is not None:
             flows = flows.unionByName(pending)
         owners = delta.read_version(spark, t.ownership, plan.ownership_version)
-        cut = held.cache(filter_owners_for(flows, owners))
+        cut = held.cache(ownership_ranges(filter_owners_for(flows, owners)))
         return cut, cut.count() <= t.broadcast_max_rows
 
     def _rules(

@@ -10,6 +10,13 @@ secondary addresses otherwise - the same owner either way). Delegated IPv6 prefi
 ``app`` / ``cluster`` from configurable tags, else from an Auto Scaling group, load balancer
 or ECS service name in Netflix's ``app-stack-detail-vNNN`` convention (``api-prod-v042`` ->
 app ``api``, cluster ``api-prod``).
+
+``eni_attached_at`` (the ENI's ``Attachment.AttachTime``) is given only on the ENI's primary
+private IPv4 and primary IPv6 address, and only when the ENI cannot be moved to another owner:
+an instance's primary ENI (device index 0) or an ENI AWS manages for a service
+(``RequesterManaged``: ECS tasks, load balancers, NAT gateways). Those addresses were the
+owner's from that moment on; secondary addresses, Elastic IPs and delegated prefixes can move
+without the ENI, so they get none (:mod:`spark_jobs.transforms.enrich`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 ASG_TAG = "aws:autoscaling:groupName"
@@ -143,4 +151,30 @@ def eni_rows(
     """Observation rows (``ip``, owner columns, ``source``) for one ENI."""
     owner = owner_of(eni, instance_tags, app_tags, cluster_tags)
     base = {"account_id": account_id, "region": region, **owner, "source": "aws:ec2"}
-    return [{"ip": ip, **base} for ip in addresses_of(eni)]
+    attached = attached_at(eni)
+    primary = primary_addresses(eni) if attached else set()
+    return [
+        {"ip": ip, **base, "eni_attached_at": attached if ip in primary else None}
+        for ip in addresses_of(eni)
+    ]
+
+
+def attached_at(eni: Mapping[str, Any]) -> str | None:
+    """The ENI's attach time (ISO 8601, UTC) when its attachment cannot change, else None."""
+    attachment = eni.get("Attachment") or {}
+    fixed = attachment.get("DeviceIndex") == 0 or bool(eni.get("RequesterManaged"))
+    when = attachment.get("AttachTime")
+    if not fixed or when is None:
+        return None
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return str(when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def primary_addresses(eni: Mapping[str, Any]) -> set[str]:
+    """The ENI's primary private IPv4 and primary IPv6 address (those it keeps for life)."""
+    out = {eni.get("PrivateIpAddress")}
+    out |= {a.get("Ipv6Address") for a in eni.get("Ipv6Addresses") or () if a.get("IsPrimaryIpv6")}
+    return {a for a in out if a}

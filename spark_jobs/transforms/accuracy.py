@@ -32,12 +32,14 @@ def with_truth(enriched_df: DataFrame, truth_df: DataFrame) -> DataFrame:
 
     Needs (enriched): ``interface_id, srcaddr, dstaddr, srcport, dstport, protocol,
     start_time`` and ``{side}_app``/``{side}_attribution_status``. Needs (truth): the
-    :data:`TRUTH_KEYS` and ``src_app``/``dst_app``. Adds ``true_src_app``, ``true_dst_app``.
+    :data:`TRUTH_KEYS`, ``src_app``/``dst_app`` and ``flow_direction`` (every record's,
+    whatever its format). Adds ``true_src_app``, ``true_dst_app``, ``true_direction``.
     """
     truth = truth_df.where(F.col("malformed_reason").isNull()).select(
         *TRUTH_KEYS,
         F.col("src_app").alias("true_src_app"),
         F.col("dst_app").alias("true_dst_app"),
+        F.col("flow_direction").alias("true_direction"),
     )
     flows = enriched_df.withColumn("start", F.unix_seconds("start_time"))
     return flows.join(truth, on=list(TRUTH_KEYS), how="inner")
@@ -95,3 +97,44 @@ def outcome_counts(outcomes_df: DataFrame) -> DataFrame:
     for part in stacked[1:]:
         union = union.unionByName(part)
     return union.groupBy("method", "outcome").agg(F.count(F.lit(1)).alias("sides"))
+
+
+def dredge_sides(outcomes_df: DataFrame) -> DataFrame:
+    """One row per flow side judged by :func:`with_dredge_outcomes`: ``outcome``,
+    ``attributed_by``, ``label`` and ``capturing`` (the side is the address of the ENI that
+    captured the record, by the truth's direction)."""
+    parts = [
+        outcomes_df.select(
+            F.col(f"{side}_outcome").alias("outcome"),
+            F.col(f"{side}_attributed_by").alias("attributed_by"),
+            F.col(f"{side}_label").alias("label"),
+            (F.col("true_direction") == ("egress" if side == "src" else "ingress")).alias(
+                "capturing"
+            ),
+        )
+        for side in SIDES
+    ]
+    return parts[0].unionByName(parts[1])
+
+
+def basis_counts(sides_df: DataFrame) -> DataFrame:
+    """Dredge's sides per (``outcome``, ``attributed_by``), from :func:`dredge_sides`."""
+    return sides_df.groupBy("outcome", "attributed_by").agg(F.count(F.lit(1)).alias("sides"))
+
+
+def unattributed_reasons(sides_df: DataFrame) -> DataFrame:
+    """Why Dredge left sides with a true owner unattributed: ``reason`` (``conflict``: the
+    capturing ENI and the address's owner disagree; ``expired``: pending past the wait, then
+    given up; ``capturing``: the capturing ENI's own address; ``peer``: the other side's),
+    ``sides``; from :func:`dredge_sides`."""
+    reason = (
+        F.when(F.col("attributed_by") == "conflict", F.lit("conflict"))
+        .when(F.col("label").isNull(), F.lit("expired"))
+        .when(F.col("capturing"), F.lit("capturing"))
+        .otherwise(F.lit("peer"))
+    )
+    return (
+        sides_df.where(F.col("outcome") == UNATTRIBUTED)
+        .groupBy(reason.alias("reason"))
+        .agg(F.count(F.lit(1)).alias("sides"))
+    )

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
-from spark_jobs.transforms.enrich import ATTRIBUTED, with_attribution
+from spark_jobs.transforms.enrich import ATTRIBUTED, BY_ENI, CONFLICT, SIDES, with_attribution
 from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
 
@@ -60,15 +60,26 @@ class BatchOutputs:
 
 
 def _tally() -> list[Column]:
-    """The counts the enriched write reports (an observation of all attributed flows)."""
+    """The counts the enriched write reports (an observation of all attributed flows):
+    final and pending flows, final flows with both sides attributed, final flow sides
+    attributed through an ENI and left unattributed by a conflict, held flows read back."""
     both = (F.col("src_attribution_status") == ATTRIBUTED) & (
         F.col("dst_attribution_status") == ATTRIBUTED
     )
     pending = F.col("is_pending")
+
+    def sides(by: str) -> Column:
+        src, dst = (
+            F.count(F.when(~pending & (F.col(f"{s}_attributed_by") == by), 1)) for s in SIDES
+        )
+        return src + dst
+
     return [
         F.count(F.when(~pending, 1)).alias("flows_final"),
         F.count(F.when(pending, 1)).alias("flows_pending"),
         F.count(F.when(~pending & both, 1)).alias("both_attributed"),
+        sides(BY_ENI).alias("sides_by_eni"),
+        sides(CONFLICT).alias("sides_conflict"),
         F.count(F.when(F.col(HELD), 1)).alias("held_in"),
     ]
 
@@ -77,7 +88,8 @@ def batch_outputs(
     inputs: BatchInputs, rules: AttributionRules, tally: Observation | None = None
 ) -> BatchOutputs:
     """A batch's outputs. ``tally``, when given, observes ``flows_final``, ``flows_pending``,
-    ``both_attributed`` and ``held_in`` while ``enriched`` is written (no job of its own).
+    ``both_attributed``, ``sides_by_eni``, ``sides_conflict`` and ``held_in`` while
+    ``enriched`` is written (no job of its own).
 
     The flows are this batch's valid lines plus the held ones, attributed once per output
     that reads them; the address-label lookup and the ownership semi-join read the same

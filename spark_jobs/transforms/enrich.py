@@ -15,6 +15,23 @@ The rule that keeps Dredge honest - *unattributed is acceptable, misattributed i
   VPC/subnet CIDRs, else ``internet``. It stays *unattributed* (no application owns it) but
   gets ``kind``/``label``/``region`` so traffic can still be sliced.
 
+Two facts about ENIs close most of the gap between observations without guessing (an ENI id
+is never reused; ``eni_attached_at`` is only given for an ENI's primary address on an ENI that
+cannot be moved, see :data:`~spark_jobs.transforms.ownership.ATTACHED_AT`):
+
+* **since the attachment**: such an address was its owner's from the attach time on, not
+  only from the first observation that saw it (either side of a flow);
+* **the capturing ENI**: a record captured at such an ENI whose own side is that address
+  was captured while the ENI existed, so it is its owner's up to the observation that no
+  longer saw the ENI, past the last one that did. The ENI's own side is the one
+  ``flow-direction`` names (``egress``: source; ``ingress``: destination), or without it the
+  side whose owner holds the address on that ENI; a side whose packet address differs from
+  its interface address (NAT) is never the ENI's own.
+
+A side attributed through either says so (``attributed_by``: ``eni``, else ``ip``). When
+``flow-direction`` names the capturing ENI's side but the address's owner at that time holds
+it on another ENI, the two disagree: the side is unattributed, ``attributed_by`` ``conflict``.
+
 The owner join is an equality join on the address key with the time range as a predicate
 (intervals of one address never overlap, so at most one row matches); CIDR matching expands
 the batch's distinct addresses into their prefix of every label length, finds the covering
@@ -27,11 +44,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_jobs.transforms.ip import ip_prefix_key
-from spark_jobs.transforms.ownership import scope_key, scope_time_map
+from spark_jobs.transforms.ownership import ATTACHED_AT, LAST_SEEN, scope_key, scope_time_map
 from spark_jobs.transforms.timelit import utc_lit
 
 ATTRIBUTED = "attributed"
@@ -50,7 +67,12 @@ DETAIL_FIELDS = {  # field of the side's ``owner`` struct -> ownership column
     "vpc": "vpc_id",
     "resource": "resource_id",
 }
-SIDE_SUFFIXES = ("attribution_status", *OWNER_FIELDS, "label", "owner")
+SIDE_SUFFIXES = ("attribution_status", "attributed_by", *OWNER_FIELDS, "label", "owner")
+BY_IP = "ip"
+BY_ENI = "eni"
+CONFLICT = "conflict"
+EGRESS = "egress"
+INGRESS = "ingress"
 LABEL_FIELDS = ("kind", "label", "region", "service")
 FAR_FUTURE = "9999-12-31 00:00:00"
 
@@ -61,15 +83,60 @@ def side_key(side: str) -> Column:
     return F.coalesce(F.col(f"pkt_{side}addr_key"), F.col(f"{side}addr_key"))
 
 
+RANGE_COLUMNS = ("_from", "_until", "_eni_tail")
+
+
+def ownership_ranges(owners_df: DataFrame) -> DataFrame:
+    """The ownership intervals as :func:`with_attribution` looks them up: a flow's start
+    matches an interval when ``_from <= start < _until``.
+
+    ``_from`` is the interval's ``eni_attached_at`` when that is earlier than ``valid_from``
+    and later than the last confirmation of the address's previous owner (anything else
+    contradicts the table, and the observation is believed), else ``valid_from``. ``_until``
+    is ``valid_to``, cut where the address's next interval starts, so no start time matches
+    two intervals of one address. ``_eni_tail``: a closed interval with an attach time whose
+    address was not seen next on the same ENI (that would be a new owner of the ENI, at an
+    unknown moment), so the capturing ENI vouches for it up to ``_until``.
+
+    Needs whole addresses: every interval of each ``ip_key`` in ``owners_df`` (the table, or
+    :func:`filter_owners_for`'s cut of it).
+    """
+    by_address = Window.partitionBy("ip_key").orderBy("valid_from")
+    far = F.lit(FAR_FUTURE).cast("timestamp")
+    attached, valid_from, valid_to = F.col(ATTACHED_AT), F.col("valid_from"), F.col("valid_to")
+    previous_seen = F.lag(F.coalesce(F.col(LAST_SEEN), valid_to, far)).over(by_address)
+    believed = (
+        attached.isNotNull()
+        & (attached < valid_from)
+        & (previous_seen.isNull() | (attached > previous_seen))
+    )
+    ranged = owners_df.withColumn("_from", F.when(believed, attached).otherwise(valid_from))
+    next_from = F.lead("_from").over(by_address)
+    same_eni_next = F.lead("eni_id").over(by_address) == F.col("eni_id")
+    return ranged.withColumns(
+        {
+            "_until": F.least(F.coalesce(valid_to, far), F.coalesce(next_from, far)),
+            "_eni_tail": attached.isNotNull()
+            & valid_to.isNotNull()
+            & ~F.coalesce(same_eni_next, F.lit(False)),
+        }
+    )
+
+
 def _owner_struct(owners_df: DataFrame, side: str, scope_fresh: Column) -> DataFrame:
+    missing = [c for c in RANGE_COLUMNS if c not in owners_df.columns]
+    if missing:
+        raise ValueError(f"owners need {missing}: pass the table through ownership_ranges()")
     owned = {*OWNER_FIELDS.values(), *DETAIL_FIELDS.values(), "eni_id"}
     cols = [F.col(c).alias(c) for c in sorted(owned)]
     return owners_df.select(
         F.col("ip_key").alias(f"_{side}_o_key"),
-        F.col("valid_from").alias(f"_{side}_o_from"),
-        F.coalesce(F.col("valid_to"), F.lit(FAR_FUTURE).cast("timestamp")).alias(f"_{side}_o_to"),
+        F.col("_from").alias(f"_{side}_o_from"),
+        F.col("_until").alias(f"_{side}_o_to"),
+        F.col("valid_from").alias(f"_{side}_o_observed"),
         F.col("valid_to").isNull().alias(f"_{side}_o_open"),
-        F.col("last_seen").alias(f"_{side}_o_seen"),
+        F.col(LAST_SEEN).alias(f"_{side}_o_seen"),
+        F.col("_eni_tail").alias(f"_{side}_o_tail"),
         scope_fresh.alias(f"_{side}_o_fresh"),
         F.struct(*cols).alias(f"_{side}_owner"),
     )
@@ -109,23 +176,54 @@ def _batch_keys(flows_df: DataFrame) -> DataFrame:
     )
 
 
-def _side_status(side: str, freshness: datetime | None) -> Column:
+def _own_side(side: str) -> Column:
+    """Whether ``side`` is the capturing ENI's own address: the side ``flow_direction`` names,
+    else the side whose owner holds its address on that ENI; never a side whose packet
+    address differs from its interface address (behind NAT the packet address is the peer)."""
+    direction = F.col("flow_direction")
+    named = F.when(direction == EGRESS, F.lit(side == "src")).when(
+        direction == INGRESS, F.lit(side == "dst")
+    )
+    pkt = F.col(f"pkt_{side}addr_key")
+    direct = pkt.isNull() | (pkt == F.col(f"{side}addr_key"))
+    return F.coalesce(named, _at_capturing_eni(side), F.lit(False)) & direct
+
+
+def _at_capturing_eni(side: str) -> Column:
+    return F.col(f"_{side}_owner")["eni_id"] == F.col("interface_id")
+
+
+def _side_outcome(side: str, freshness: datetime | None) -> tuple[Column, Column]:
+    """A side's ``attribution_status`` and ``attributed_by`` (see the module docstring)."""
     start = F.col("start_time")
     if freshness is None:
-        return F.lit(PENDING)
+        return F.lit(PENDING), F.lit(None).cast("string")
     fresh = utc_lit(freshness)
+    matched = F.col(f"_{side}_o_key").isNotNull()
     is_open = F.col(f"_{side}_o_open")
-    confirmed = is_open | F.col(f"_{side}_o_seen").isNull() | (start <= F.col(f"_{side}_o_seen"))
+    seen = F.col(f"_{side}_o_seen")
+    own = _own_side(side)
+    at_eni = F.coalesce(_at_capturing_eni(side), F.lit(False))
+    beyond_seen = ~is_open & seen.isNotNull() & (start > seen)
+    by_capturing_eni = beyond_seen & F.col(f"_{side}_o_tail") & own & at_eni
+    confirmed = ~beyond_seen | by_capturing_eni
     # An open interval is only as current as the last observation of *its* scope: a newer
     # observation of another account/region says nothing about it.
     scope_behind = is_open & (start >= F.col(f"_{side}_o_fresh"))
-    return (
+    conflict = own & F.col(f"_{side}_owner")["eni_id"].isNotNull() & ~at_eni
+    status = (
         F.when(side_key(side).isNull(), F.lit(UNATTRIBUTED))
         .when(start.isNull() | (start >= fresh), F.lit(PENDING))
-        .when(F.col(f"_{side}_o_key").isNotNull() & scope_behind, F.lit(PENDING))
-        .when(F.col(f"_{side}_o_key").isNotNull() & confirmed, F.lit(ATTRIBUTED))
+        .when(matched & scope_behind, F.lit(PENDING))
+        .when(matched & confirmed & ~conflict, F.lit(ATTRIBUTED))
         .otherwise(F.lit(UNATTRIBUTED))
     )
+    by_eni = by_capturing_eni | (start < F.col(f"_{side}_o_observed"))
+    attributed_by = (
+        F.when(status == ATTRIBUTED, F.when(by_eni, F.lit(BY_ENI)).otherwise(F.lit(BY_IP)))
+        .when((status == UNATTRIBUTED) & matched & confirmed & conflict, F.lit(CONFLICT))
+    )  # fmt: skip
+    return status, attributed_by
 
 
 def address_labels(
@@ -188,7 +286,9 @@ def _internet() -> Column:
     )
 
 
-def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, Column]:
+def _side_values(
+    side: str, status: Column, shown_status: Column, attributed_by: Column
+) -> dict[str, Column]:
     """One side's output values by suffix (:data:`SIDE_SUFFIXES`). ``status`` decides owner vs.
     label; ``shown_status`` is what the side's ``attribution_status`` says (an expired pending
     side: unattributed, no owner, no label)."""
@@ -196,7 +296,7 @@ def _side_values(side: str, status: Column, shown_status: Column) -> dict[str, C
     label = _side_label(side)
     owned = status == ATTRIBUTED
     fallback = status == UNATTRIBUTED
-    values = {"attribution_status": shown_status}
+    values = {"attribution_status": shown_status, "attributed_by": attributed_by}
     for out_name, field in OWNER_FIELDS.items():
         value = F.when(owned, owner[field])
         if out_name in ("kind", "region"):
@@ -244,13 +344,15 @@ def with_attribution(
     """Attribute both sides of each parsed flow.
 
     Needs (flows): ``start_time``, ``arrival_time``, ``srcaddr_key``, ``dstaddr_key``,
-    ``pkt_srcaddr_key``, ``pkt_dstaddr_key``, ``interface_id``, ``account_id``, ``region``.
-    Needs (owners): the ownership table (with ``last_seen`` and ``eni_id``). Needs (labels):
-    the CIDR-label table.
+    ``pkt_srcaddr_key``, ``pkt_dstaddr_key``, ``interface_id``, ``flow_direction``,
+    ``account_id``, ``region``. Needs (owners): the ownership table through
+    :func:`ownership_ranges`. Needs (labels): the CIDR-label table.
 
-    Adds per side (``src_``/``dst_``): ``attribution_status``, ``app``, ``region``, ``az``,
-    ``kind``, ``label`` and ``owner`` (a struct: ``cluster``, ``account``, ``vpc``,
-    ``resource``); and ``cross_region``, ``cross_az``, ``is_duplicate_view``, ``is_pending``.
+    Adds per side (``src_``/``dst_``): ``attribution_status``, ``attributed_by`` (``ip``,
+    ``eni``; ``conflict`` on a side left unattributed because the capturing ENI and the
+    address's owner disagree), ``app``, ``region``, ``az``, ``kind``, ``label`` and ``owner``
+    (a struct: ``cluster``, ``account``, ``vpc``, ``resource``); and ``cross_region``,
+    ``cross_az``, ``is_duplicate_view``, ``is_pending``.
 
     ``freshness`` is the latest observation applied; ``scope_freshness`` (``"account/region"``
     -> time, see :func:`~spark_jobs.transforms.ownership.scope_key`) the latest per scope: an
@@ -271,8 +373,10 @@ def with_attribution(
     # One projection for everything that follows the joins.
     values, statuses = {}, {}
     for side in SIDES:
-        status = statuses[side] = _side_status(side, freshness)
-        values[side] = _side_values(side, status, _expired(status, *expire) if expire else status)
+        status, by = _side_outcome(side, freshness)
+        statuses[side] = status
+        shown = _expired(status, *expire) if expire else status
+        values[side] = _side_values(side, status, shown, by)
     flags = _flags(values["src"], values["dst"])
     dup = _duplicate_flag(statuses["src"], statuses["dst"])
     return staged.select(

@@ -41,7 +41,13 @@ OWNER_COLUMNS: tuple[str, ...] = (
     # The ENI that holds the address: the capturing ENI of a flow-log record names its own
     # side (duplicate views), and an ENI id is never reused.
     "eni_id",
+    # When that ENI was attached to this owner, given only where the address cannot have
+    # been anyone else's since then: the ENI's primary address, on an ENI that cannot be
+    # moved (an instance's primary ENI, or one AWS manages for a task, load balancer or NAT
+    # gateway). Null: unknown. See ``ATTACHED_AT``.
+    "eni_attached_at",
 )
+ATTACHED_AT = "eni_attached_at"
 OWNERSHIP_COLUMNS: tuple[str, ...] = (
     "ip",
     "ip_key",
@@ -56,7 +62,10 @@ OWNERSHIP_COLUMNS: tuple[str, ...] = (
 # that gap is left unattributed instead of being guessed.
 LAST_SEEN = "last_seen"
 OWNERSHIP_SCHEMA = T.StructType(
-    [T.StructField(c, T.StringType()) for c in OWNERSHIP_COLUMNS[:-2]]
+    [
+        T.StructField(c, T.TimestampType() if c == ATTACHED_AT else T.StringType())
+        for c in OWNERSHIP_COLUMNS[:-2]
+    ]
     + [
         T.StructField("valid_from", T.TimestampType()),
         T.StructField("valid_to", T.TimestampType()),
@@ -106,7 +115,8 @@ class Observation:
 def to_observed_ips(raw_df: DataFrame) -> DataFrame:
     """Normalise raw observation rows: one row per IP key, canonical text, invalid IPs dropped.
 
-    Needs ``ip``, the owner columns (:data:`OWNER_COLUMNS`) and ``source``. Rows whose ``ip`` is
+    Needs ``ip``, the owner columns (:data:`OWNER_COLUMNS`; ``eni_attached_at`` as text or a
+    timestamp) and ``source``. Rows whose ``ip`` is
     null or not an address (e.g. ``scope_only`` lines) are dropped. When one IP is reported by
     several owners in the same observation (overlapping private space in two VPCs, or a stale
     inventory record) the smallest owner tuple wins, so the result is deterministic and the
@@ -115,7 +125,14 @@ def to_observed_ips(raw_df: DataFrame) -> DataFrame:
     Returns:
         ``ip`` (canonical), ``ip_key``, the owner columns and ``source``.
     """
-    keyed = raw_df.withColumn("ip_key", to_ip_key(F.col("ip"))).filter(F.col("ip_key").isNotNull())
+    keyed = raw_df.withColumns(
+        {
+            "ip_key": to_ip_key(F.col("ip")),
+            # observation rows are text; an attach time that is not one is unknown, never
+            # a reason to drop the address
+            ATTACHED_AT: F.col(ATTACHED_AT).try_cast("timestamp"),
+        }
+    ).filter(F.col("ip_key").isNotNull())
     best = F.min(F.struct(*[F.col(c) for c in (*OWNER_COLUMNS, "source")])).alias("o")
     return (
         keyed.groupBy("ip_key")

@@ -182,6 +182,11 @@ def test_job_applies_inventory_and_keeps_failed_scope_open(
     assert ("10.1.1.99", "old", False) in rows  # covered scope, absent: closed
     assert ("10.1.1.21", "old", False) in rows and ("10.1.1.21", "api", True) in rows
     assert len([r for r in rows if r[2]]) == 9  # 8 live addresses + the failed scope's one
+    # the instance's primary ENI cannot move: its primary address carries the attach time
+    attached = {r["ip"]: r["eni_attached_at"] for r in table.where("valid_to IS NULL").collect()}
+    assert attached["10.1.1.20"] is not None and attached["10.1.1.20"].year >= 2025
+    assert attached["10.1.1.21"] is None and attached["2001:db8:1::30"] is None
+    assert attached[estate["public"]] is None  # an Elastic IP moves without the ENI
     freshness = read_freshness(spark, str(root / "ownership"))
     assert freshness is not None and freshness.year >= 2025
     labels = read_cidr_labels(spark, str(root / "cidr_labels"))

@@ -72,13 +72,13 @@ def test_top_talkers_and_rejected_flows(spark: SparkSession) -> None:
 
 def test_attribution_coverage_per_hour(spark: SparkSession) -> None:
     rows = [
-        flow(1, "checkout", "payments", minutes=0),
+        flow(1, "checkout", "payments", minutes=0, dst_attributed_by="eni"),
         flow(2, "checkout", None, minutes=10),
         flow(3, None, None, minutes=70),
         flow(4, None, None, minutes=80, log_status="NODATA", is_traffic=False),
     ]
     got = [tuple(r) for r in analysis.attribution_coverage(enriched_df(spark, rows)).collect()]
     assert got == [
-        (datetime(2026, 1, 1, 10), 2, 1.0, 0.5, 0.5, 0.75),
-        (datetime(2026, 1, 1, 11), 1, 0.0, 0.0, 0.0, 0.0),
+        (datetime(2026, 1, 1, 10), 2, 1.0, 0.5, 0.5, 0.75, 0.25),
+        (datetime(2026, 1, 1, 11), 1, 0.0, 0.0, 0.0, 0.0, 0.0),
     ]

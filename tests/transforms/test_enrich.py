@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.transforms.enrich import (
     filter_owners_for,
+    ownership_ranges,
     plan_clock,
     with_attribution,
 )
@@ -25,11 +26,14 @@ def t(minutes: float) -> datetime:
 OWNER_COLS = (
     "ip string, app string, cluster string, account_id string, region string, az string, "
     "vpc_id string, subnet_id string, resource_id string, kind string, eni_id string, "
-    "source string, valid_from timestamp, valid_to timestamp, last_seen timestamp"
+    "eni_attached_at timestamp, source string, valid_from timestamp, valid_to timestamp, "
+    "last_seen timestamp"
 )
 
 
-def owner(ip, app, region, az, frm, to=None, seen=None, kind="instance", eni="eni-x"):
+def owner(
+    ip, app, region, az, frm, to=None, seen=None, kind="instance", eni="eni-x", attached=None
+):
     return (
         ip,
         app,
@@ -42,6 +46,7 @@ def owner(ip, app, region, az, frm, to=None, seen=None, kind="instance", eni="en
         f"i-{app}",
         kind,
         eni,
+        None if attached is None else t(attached),
         "test",
         t(frm),
         None if to is None else t(to),
@@ -163,6 +168,7 @@ def _attribute(spark, filtered=False, **kwargs):
     lengths = sorted({r[1] for r in label_rows})
     if filtered:
         owners = filter_owners_for(flows, owners)
+    owners = ownership_ranges(owners)
     return with_attribution(
         flows, owners, labels, freshness=FRESH, prefix_lengths=lengths, **kwargs
     )
@@ -285,7 +291,9 @@ def test_no_freshness_means_everything_is_pending(spark, enriched):
         "cidr string, prefix_len int, prefix_key string, "
         "kind string, service string, region string, label string",
     )
-    out = with_attribution(flows, empty_owners, labels, freshness=None, prefix_lengths=[])
+    out = with_attribution(
+        flows, ownership_ranges(empty_owners), labels, freshness=None, prefix_lengths=[]
+    )
     statuses = {
         (r.src_attribution_status, r.dst_attribution_status)
         for r in out.collect()
@@ -332,5 +340,144 @@ def test_the_view_captured_at_the_destination_eni_is_the_duplicate(spark):
         "ip_key", to_ip_key(F.col("ip"))
     )
     labels = spark.createDataFrame([], CIDR_LABEL_SCHEMA)
-    out = with_attribution(flows, owners, labels, freshness=FRESH, prefix_lengths=[])
+    out = with_attribution(
+        flows, ownership_ranges(owners), labels, freshness=FRESH, prefix_lengths=[]
+    )
     assert {r.name: r.is_duplicate_view for r in out.collect()} == {c[0]: c[5] for c in DUP_CASES}
+
+
+# ---- the capturing ENI and attach times ---------------------------------------------------
+# Observations at minutes 0, 10, 20 and 30 (the freshness). 192.0.2.50 changed hands: "old"
+# held it on eni-old (attached before the horizon) and was last seen at 10; "new" attached
+# eni-new at 16 and was first seen at 20. 192.0.2.60 changed hands the same way, but the
+# inventory gave no attach times (a secondary address, say). 192.0.2.70 sits on a secondary ENI
+# that moved from inst1 to inst2 with its address (no attach times: it can move). 192.0.2.72
+# sits on a moved ENI whose attach times were given anyway.
+ENI_OWNERS = [
+    owner("192.0.2.20", "db", "eu-west-1", "eu-west-1a", 0, eni="eni-db", attached=-90),
+    owner("192.0.2.50", "old", "us-east-1", "us-east-1a", 0, 20, 10, eni="eni-old", attached=-60),
+    owner("192.0.2.50", "new", "us-east-1", "us-east-1b", 20, eni="eni-new", attached=16),
+    owner("192.0.2.60", "p1", "us-east-1", "us-east-1a", 0, 20, 10, eni="eni-p1"),
+    owner("192.0.2.60", "p2", "us-east-1", "us-east-1a", 20, eni="eni-p2"),
+    owner("192.0.2.70", "inst1", "us-east-1", "us-east-1a", 0, 20, 10, eni="eni-sec"),
+    owner("192.0.2.70", "inst2", "us-east-1", "us-east-1a", 20, eni="eni-sec"),
+    owner("192.0.2.72", "inst1", "us-east-1", "us-east-1a", 0, 20, 10, eni="eni-mv", attached=-5),
+    owner("192.0.2.72", "inst2", "us-east-1", "us-east-1a", 20, eni="eni-mv", attached=16),
+    owner("192.0.2.80", "natgw", "us-east-1", "us-east-1a", 0, eni="eni-nat", attached=-90),
+]
+OLD, NEW, DB = "192.0.2.50", "192.0.2.50", "192.0.2.20"
+# name, src, dst, pkt_src, pkt_dst, start, capturing ENI, flow-direction (None: a v2 record),
+# expected (src status, src label, src attributed_by, dst status, dst label, dst attributed_by)
+ENI_CASES = [
+    ("new_owner_at_its_eni_v2", NEW, DB, None, None, 17, "eni-new", None,
+     ("attributed", "new", "eni", "attributed", "db", "ip")),
+    ("new_owner_at_its_eni_v5", NEW, DB, None, None, 17, "eni-new", "egress",
+     ("attributed", "new", "eni", "attributed", "db", "ip")),
+    # the attach time vouches for the address whichever ENI captured the record
+    ("new_owner_as_peer", DB, NEW, None, None, 17, "eni-db", "egress",
+     ("attributed", "db", "ip", "attributed", "new", "eni")),
+    ("before_the_attachment", DB, NEW, None, None, 15, "eni-db", "egress",
+     ("attributed", "db", "ip", "unattributed", "vpc-1", None)),
+    # past old's last observation: its own ENI captured the record, so it still existed
+    ("old_owner_at_its_eni_v2", OLD, DB, None, None, 12, "eni-old", None,
+     ("attributed", "old", "eni", "attributed", "db", "ip")),
+    ("old_owner_at_its_eni_v5", DB, OLD, None, None, 12, "eni-old", "ingress",
+     ("attributed", "db", "ip", "attributed", "old", "eni")),
+    # ... but seen from a peer the address may already have been free: not guessed
+    ("old_owner_as_peer", DB, OLD, None, None, 12, "eni-db", "egress",
+     ("attributed", "db", "ip", "unattributed", "vpc-1", None)),
+    ("no_attach_times", "192.0.2.60", DB, None, None, 15, "eni-p2", "egress",
+     ("unattributed", "vpc-1", None, "attributed", "db", "ip")),
+    ("moved_secondary_eni", "192.0.2.70", DB, None, None, 12, "eni-sec", "egress",
+     ("unattributed", "vpc-1", None, "attributed", "db", "ip")),
+    # a moved ENI's old owner has no tail (the next owner holds the same ENI), the new one
+    # starts at its attach time
+    ("moved_eni_old_owner", "192.0.2.72", DB, None, None, 12, "eni-mv", "egress",
+     ("unattributed", "vpc-1", None, "attributed", "db", "ip")),
+    ("moved_eni_new_owner", "192.0.2.72", DB, None, None, 17, "eni-mv", "egress",
+     ("attributed", "inst2", "eni", "attributed", "db", "ip")),
+    # at a NAT gateway the packet address is the peer behind it, never the ENI's own side
+    ("nat_ingress", DB, "192.0.2.80", None, "203.0.113.9", 5, "eni-nat", "ingress",
+     ("attributed", "db", "ip", "unattributed", "internet", None)),
+    ("nat_egress", "192.0.2.80", "203.0.113.9", DB, None, 5, "eni-nat", "egress",
+     ("attributed", "db", "ip", "unattributed", "internet", None)),
+    # flow-direction says the source is the capturing ENI's, the inventory puts it elsewhere
+    ("conflict", DB, "203.0.113.9", None, None, 5, "eni-other", "egress",
+     ("unattributed", "vpc-1", "conflict", "unattributed", "internet", None)),
+    ("no_conflict_without_direction", DB, "203.0.113.9", None, None, 5, "eni-other", None,
+     ("attributed", "db", "ip", "unattributed", "internet", None)),
+    # an ENI the inventory has not seen yet: newer than the freshness, pending
+    ("unseen_eni", NEW, DB, None, None, 31, "eni-newer", "egress",
+     ("pending", None, None, "pending", None, None)),
+]  # fmt: skip
+
+
+def _attribute_eni(spark, owners=ENI_OWNERS, cases=ENI_CASES):
+    rows = [(c[0], c[1], c[2], c[3], t(c[5]), t(c[5] + 2), c[6], c[7]) for c in cases]
+    flows = spark.createDataFrame(rows, FLOW_COLS).select(
+        "*",
+        to_ip_key(F.col("src")).alias("srcaddr_key"),
+        to_ip_key(F.col("dst")).alias("dstaddr_key"),
+        to_ip_key(F.col("pkt_src")).alias("pkt_srcaddr_key"),
+        to_ip_key(F.lit(None).cast("string")).alias("pkt_dstaddr_key"),
+        F.lit(None).cast("string").alias("account_id"),
+        F.lit(None).cast("string").alias("region"),
+    )
+    pkt_dst = {c[0]: c[4] for c in cases if c[4]}
+    if pkt_dst:
+        mapping = F.create_map(*[F.lit(x) for kv in pkt_dst.items() for x in kv])
+        flows = flows.withColumn("pkt_dstaddr_key", to_ip_key(mapping[F.col("name")]))
+    owners_df = spark.createDataFrame(owners, OWNER_COLS).withColumn(
+        "ip_key", to_ip_key(F.col("ip"))
+    )
+    label_rows = [(c, *cidr_key_py(c), k, s, r, lab) for c, k, s, r, lab in LABELS]
+    labels = spark.createDataFrame(label_rows, CIDR_LABEL_SCHEMA)
+    lengths = sorted({r[1] for r in label_rows})
+    return with_attribution(
+        flows, ownership_ranges(owners_df), labels, freshness=FRESH, prefix_lengths=lengths
+    )
+
+
+def test_the_capturing_eni_and_attach_times_attribute_what_addresses_alone_cannot(spark):
+    got = {
+        r.name: (
+            r.src_attribution_status, r.src_label, r.src_attributed_by,
+            r.dst_attribution_status, r.dst_label, r.dst_attributed_by,
+        )
+        for r in _attribute_eni(spark).collect()
+    }  # fmt: skip
+    assert got == {c[0]: c[8] for c in ENI_CASES}
+
+
+def test_eni_attribution_carries_the_owner_and_never_multiplies_rows(spark):
+    rows = _attribute_eni(spark).collect()
+    assert sorted(r.name for r in rows) == sorted(c[0] for c in ENI_CASES)
+    by_name = {r.name: r for r in rows}
+    new = by_name["new_owner_at_its_eni_v2"]
+    assert (new.src_app, new.src_az, new.src_owner.resource) == ("new", "us-east-1b", "i-new")
+    assert by_name["conflict"].src_app is None and by_name["conflict"].src_owner is None
+
+
+def test_an_attach_time_the_table_contradicts_is_not_believed(spark):
+    # "late" says it was attached at 5, but "early" was still seen holding the address at 10:
+    # the observation wins, and no start time matches both intervals
+    owners = [
+        owner("192.0.2.90", "early", "us-east-1", "us-east-1a", 0, 20, 10, eni="eni-e",
+              attached=-5),
+        owner("192.0.2.90", "late", "us-east-1", "us-east-1a", 20, eni="eni-l", attached=5),
+    ]  # fmt: skip
+    cases = [
+        (f"at_{m}", "192.0.2.90", DB, None, None, m, eni, "egress", None)
+        for m, eni in ((8, "eni-e"), (12, "eni-e"), (15, "eni-l"), (21, "eni-l"))
+    ]
+    got = {
+        r.name: (r.src_attribution_status, r.src_app, r.src_attributed_by)
+        for r in _attribute_eni(spark, owners, cases).collect()
+    }
+    assert got == {
+        "at_8": ("attributed", "early", "ip"),
+        "at_12": ("attributed", "early", "eni"),  # its ENI's tail, up to the next start (20)
+        # past early's last sighting, at the other ENI: neither is vouched for
+        "at_15": ("unattributed", None, None),
+        "at_21": ("attributed", "late", "ip"),
+    }

@@ -225,6 +225,7 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 "i-1",
                 "instance",
                 "eni-1",
+                None,
                 "s",
                 datetime(2024, 5, 1, tzinfo=UTC),
                 None,
@@ -243,6 +244,7 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 "i-1",
                 "instance",
                 "eni-1",
+                None,
                 "s",
                 datetime(2024, 5, 1, tzinfo=UTC),
                 None,
@@ -265,13 +267,28 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
                 "i-5",
                 "instance",
                 "eni-5",
+                None,
                 "x",
             ),
-            (None, "junk", None, A, "us-east-1", None, None, None, "i-6", "instance", "eni-6", "x"),
+            (
+                None,
+                "junk",
+                None,
+                A,
+                "us-east-1",
+                None,
+                None,
+                None,
+                "i-6",
+                "instance",
+                "eni-6",
+                None,
+                "x",
+            ),
         ],
         "ip string, app string, cluster string, account_id string, region string, az string, "
         "vpc_id string, subnet_id string, resource_id string, kind string, eni_id string, "
-        "source string",
+        "eni_attached_at string, source string",
     )
     scopes = spark.createDataFrame([(A, "us-east-1")], SCOPE_SCHEMA)
     plan = plan_ownership_changes(old, to_observed_ips(raw), scopes, at)
@@ -288,6 +305,40 @@ def test_plan_moves_ip_across_uncovered_scope(spark: SparkSession) -> None:
     assert got == [
         ("close", "198.51.100.7", "api", "00:00", "01:00"),
         ("open", "198.51.100.7", "web", "01:00", "None"),
+    ]
+
+
+def test_attach_times_are_kept_and_a_new_one_is_a_new_interval(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    at1, at2 = "2024-04-30T23:58:00Z", "2024-05-01T00:03:00Z"
+    t1 = [
+        line(T1, A, "us-east-1", "10.0.0.1", "api", "i-1", eni_attached_at=at1),
+        line(T1, A, "us-east-1", "10.0.0.2", "api", "i-1", eni_attached_at="yesterday"),
+        line(T1, A, "us-east-1", "10.0.0.3", "api", "i-1"),
+    ]
+    # the same owner, attached again (its ENI moved away and back): a new interval
+    t2 = [
+        line(T2, A, "us-east-1", "10.0.0.1", "api", "i-1", eni_attached_at=at2),
+        line(T2, A, "us-east-1", "10.0.0.2", "api", "i-1", eni_attached_at="yesterday"),
+        line(T2, A, "us-east-1", "10.0.0.3", "api", "i-1"),
+    ]
+    path = str(tmp_path / "ownership")
+    for name, rows in (("t1", t1), ("t2", t2)):
+        obs = read_snapshot_observation(spark, [write_jsonl(tmp_path / f"{name}.jsonl", rows)])
+        apply_observation(spark, path, obs)
+    fmt = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+    got = sorted(
+        tuple(r)
+        for r in read_ownership(spark, path)
+        .select("ip", F.date_format("eni_attached_at", fmt), F.date_format("valid_to", fmt))
+        .collect()
+    )
+    assert got == [
+        ("10.0.0.1", at1, T2),
+        ("10.0.0.1", at2, None),
+        ("10.0.0.2", None, None),  # not a time: unknown, and the address is still observed
+        ("10.0.0.3", None, None),
     ]
 
 

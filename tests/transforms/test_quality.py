@@ -204,6 +204,7 @@ def test_enriched_suite_names_each_broken_rule(spark: SparkSession) -> None:
         flow(4, None, None, dst_attribution_status=None),
         flow(5),
         flow(6, src_attribution_status=None, dst_attribution_status="pending"),
+        flow(7, src_attributed_by="guess"),
     ]
     truth_rows = [dict(r) for r in rows]
     truth_rows[4]["src_app"] = "search"  # flow 5's src was search, we said checkout
@@ -213,8 +214,10 @@ def test_enriched_suite_names_each_broken_rule(spark: SparkSession) -> None:
     _assert_only(result, {
         "enriched_columns", "src_attribution_status_final", "src_attribution_status_present",
         "dst_attribution_status_final", "dst_attribution_status_present",
-        "cross_region_consistent", "attributed_share", "no_misattribution",
+        "src_attributed_by_in_set", "cross_region_consistent", "attributed_share",
+        "no_misattribution",
     })  # fmt: skip
+    assert result.outcome("src_attributed_by_in_set").sample == ("guess",)
     assert "origin_sub" not in result.outcome("enriched_columns").observed_value
     assert result.outcome("src_attribution_status_final").sample == ("pending",)
     assert result.outcome("dst_attribution_status_final").sample == ("pending",)
@@ -225,8 +228,8 @@ def test_enriched_suite_names_each_broken_rule(spark: SparkSession) -> None:
         "us-east-1->eu-west-1 cross_region=false",
         "eu-west-1->null cross_region=true",
     }
-    # sides attributed: 1 (pending src) + 2 + 1 + 0 + 2 + 0 = 6 of 12
-    assert result.outcome("attributed_share").observed_value == pytest.approx(0.5)
+    # sides attributed: 1 (pending src) + 2 + 1 + 0 + 2 + 0 + 2 = 8 of 14
+    assert result.outcome("attributed_share").observed_value == pytest.approx(8 / 14)
     assert result.outcome("no_misattribution").sample == ("src:checkout!=search",)
 
 
@@ -235,7 +238,7 @@ def _ownership(
 ) -> DataFrame:
     data = [
         (ip, ip_key_py(ip), "app", "c", "111122223333", "us-east-1", "use1-az1", "vpc-1",
-         "subnet-1", f"i-{n}", "instance", f"eni-{n}", "ec2", a, b, None)
+         "subnet-1", f"i-{n}", "instance", f"eni-{n}", None, "ec2", a, b, None)
         for n, (ip, a, b) in enumerate(rows)
     ]  # fmt: skip
     return spark.createDataFrame(data, OWNERSHIP_SCHEMA)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
@@ -99,6 +100,45 @@ def test_eni_rows_all_addresses_and_tag_precedence() -> None:
     }
     assert rows[0]["account_id"] == "111" and rows[0]["az"] == "us-east-1a"
     assert rows[0]["source"] == "aws:ec2"
+
+
+ATTACHED = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("attachment", "requester_managed", "expected"),
+    [
+        ({"DeviceIndex": 0, "AttachTime": ATTACHED}, False, "2026-03-01T12:00:05.000000Z"),
+        # AWS attaches its own ENIs (ECS tasks, load balancers, NAT gateways): they never move
+        ({"DeviceIndex": 1, "AttachTime": ATTACHED}, True, "2026-03-01T12:00:05.000000Z"),
+        ({"DeviceIndex": 1, "AttachTime": ATTACHED}, False, None),  # a secondary ENI can move
+        ({"DeviceIndex": 0}, False, None),  # no attach time given
+        (None, True, None),  # not attached
+    ],
+)
+def test_the_attach_time_is_given_on_primary_addresses_of_enis_that_cannot_move(
+    attachment: dict | None, requester_managed: bool, expected: str | None
+) -> None:
+    eni = _eni(
+        Attachment=attachment,
+        RequesterManaged=requester_managed,
+        PrivateIpAddress="10.0.0.5",
+        Association={"PublicIp": "203.0.113.5"},
+        PrivateIpAddresses=[
+            {"PrivateIpAddress": "10.0.0.5", "Primary": True},
+            {"PrivateIpAddress": "10.0.0.6", "Primary": False},
+        ],
+        Ipv6Addresses=[
+            {"Ipv6Address": "2001:db8::5", "IsPrimaryIpv6": True},
+            {"Ipv6Address": "2001:db8::6"},
+        ],
+        Ipv4Prefixes=[{"Ipv4Prefix": "10.0.1.16/28"}],
+    )
+    rows = {r["ip"]: r["eni_attached_at"] for r in eni_rows(eni, "111", "us-east-1", {})}
+    primary = {"10.0.0.5", "2001:db8::5"}
+    assert {ip for ip, at in rows.items() if at is not None} == (primary if expected else set())
+    assert all(rows[ip] == expected for ip in primary)
+    assert len(rows) == 2 + 1 + 2 + 16  # nothing else changes: every address has its row
 
 
 def test_delegated_ipv4_prefixes_are_the_enis_addresses_ipv6_prefixes_are_not() -> None:

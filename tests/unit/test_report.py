@@ -68,6 +68,28 @@ def test_accuracy_lines_show_sides_and_shares_per_method():
     ]
 
 
+def test_basis_line_splits_correct_sides_by_address_and_eni():
+    basis = pd.DataFrame(
+        [("correct", "ip", 900), ("correct", "eni", 80), ("misattributed", "ip", 0),
+         ("unattributed", "conflict", 2), ("unattributed", None, 18), ("correct", None, 40)],
+        columns=["outcome", "attributed_by", "sides"],
+    )  # fmt: skip
+    # correct sides without a basis are the ones nobody owns (internet, AWS services)
+    assert report.basis_line(basis) == (
+        "  Dredge's correct sides: 900 by address, 80 through an ENI; 2 conflicts"
+    )
+
+
+def test_reason_lines_most_first_and_none():
+    reasons = pd.DataFrame([("capturing", 3), ("peer", 40), ("surprise", 1)],
+                           columns=["reason", "sides"])  # fmt: skip
+    lines = report.reason_lines(reasons)
+    assert [line.split()[-1] for line in lines] == ["sides", "40", "3", "1"]
+    assert lines[1].strip().startswith("the peer's address")
+    assert lines[3].strip().startswith("surprise")  # an unknown reason is shown as it is
+    assert report.reason_lines(reasons.iloc[0:0]) == ["  (none)"]
+
+
 def test_pairs_lines_show_megabytes_and_flows():
     pairs = pd.DataFrame(
         [("api", "us-east-1", "db", "eu-west-1", 12_345_678, 1234)],
