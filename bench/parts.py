@@ -36,6 +36,7 @@ from spark_jobs.sinks.kafka import ensure_topics, publish_batch
 from spark_jobs.sources.files import read_flow_log_text
 from spark_jobs.sources.ownership import freshness_of, scope_freshness_of
 from spark_jobs.transforms.batch import AttributionRules, BatchInputs, batch_outputs
+from spark_jobs.transforms.enrich import ownership_ranges
 from spark_jobs.transforms.parse import parse_flow_lines_by_format
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parts.json"
@@ -73,7 +74,8 @@ def _outputs(spark: SparkSession, parsed: DataFrame, root: Path) -> Any:
         max_pending_minutes=60,
     )
     no_bad = spark.createDataFrame([], QUARANTINE_SCHEMA)
-    return batch_outputs(BatchInputs(parsed, no_bad, None, owners.cache(), labels.cache()), rules)
+    owners = ownership_ranges(owners).cache()
+    return batch_outputs(BatchInputs(parsed, no_bad, None, owners, labels.cache()), rules)
 
 
 def _druid_rollup_rows(messages: DataFrame) -> int:
