@@ -6,7 +6,8 @@ Only settings a running session can change are compared here (SQL settings); sta
 settings (JVM options, the compiled-code cache) are compared by running the whole command
 twice with ``farm-bench --vs``.
 
-Run: ``python -m bench.settings [--minutes M --rounds R]``; writes bench/results/settings.json.
+Run: ``python -m bench.settings [--minutes M --rounds R] [--only SETTING ...]``; writes
+bench/results/settings.json.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flows-per-minute", type=int, default=60_000)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--only", nargs="+", choices=sorted(SETTINGS), help="compare only these")
     args = p.parse_args(argv)
+    compared = {k: v for k, v in SETTINGS.items() if not args.only or k in args.only}
     measured = git_commit()
     work = Path(tempfile.mkdtemp(prefix="dredge-settings-"))
     try:
@@ -53,12 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
                                 "stream": {"query_name": "bench-settings"}}  # fmt: skip
         _backfill(spark, base, _ownership_root(spark, sim, work / "warm", 10_000), files)
-        seconds: dict[str, dict[str, list[float]]] = {k: {} for k in SETTINGS}
-        before = {key: spark.conf.get(key, None) for key in SETTINGS}
+        seconds: dict[str, dict[str, list[float]]] = {k: {} for k in compared}
+        before = {key: spark.conf.get(key, None) for key in compared}
         n = 0
         try:
             for _ in range(args.rounds):
-                for key, values in SETTINGS.items():
+                for key, values in compared.items():
                     for value in values:
                         spark.conf.set(key, value)
                         n += 1

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
-from _demo import ROOT, DemoOutput
+from _demo import DemoOutput
 
 pytestmark = pytest.mark.e2e
 
@@ -57,13 +55,20 @@ def test_demo_attributes_without_misattribution(demo_output: DemoOutput) -> None
 
 
 @pytest.mark.parametrize("table", ["enriched", "ownership", "quarantine"])
-def test_data_quality_suites_pass_on_the_demo_output(demo_output: DemoOutput, table, tmp_path):
+def test_data_quality_suites_pass_on_the_demo_output(
+    demo_output: DemoOutput, table, tmp_path, spark, capsys
+):
+    # `dredge dq`'s own entry point, in this process: its exit codes and JSON are tested in
+    # tests/transforms/test_quality.py, and a driver JVM per table would only add start-up
+    from spark_jobs.jobs import dq
+
     result = tmp_path / f"{table}.json"
-    cmd = [sys.executable, "-m", "spark_jobs.cli", "dq", "--table", table,
-           "--path", str(demo_output.table(table)), "--result-json", str(result)]  # fmt: skip
+    argv = ["--table", table, "--path", str(demo_output.table(table)),
+            "--result-json", str(result)]  # fmt: skip
     if table == "enriched":
-        cmd += ["--ground-truth", str(demo_output.root / "sim" / "truth" / "flows")]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+        argv += ["--ground-truth", str(demo_output.root / "sim" / "truth" / "flows")]
+    code = dq.main(argv)
+    out = capsys.readouterr().out
+    assert code == 0, out[-4000:]
     assert json.loads(result.read_text())["success"] is True
-    assert "FAIL" not in done.stdout
+    assert "FAIL" not in out
