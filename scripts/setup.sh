@@ -46,7 +46,25 @@ for j in "$JARS/spark"/*.jar; do
   if [ -n "${have[$a]:-}" ]; then rm -f "$j"; fi
 done
 
-# 3. Kinesis emulator (npm)
+# 3. The local driver's class-data archive (scripts/jvm_archive.py): shorter cold starts. It
+# belongs to one JVM and classpath, so it is recorded again when either changes. Optional: a
+# failure leaves it out and drivers load their classes from the jars.
+ARCHIVE="$JARS/spark/driver-classes.jsa"
+want=$( { java -version 2>&1; ls "$SPARK_JARS_DIR"/*.jar "$JARS"/spark/*.jar; cat scripts/jvm_archive.py; } | sha256sum | cut -c1-16)
+if [ -f "$ARCHIVE" ] && stamp_ok "$ARCHIVE.stamp" "$want"; then
+  echo "setup: JVM class archive up to date"
+else
+  echo "setup: recording the local driver's JVM class archive (about a minute)"
+  rm -f "$ARCHIVE" "$ARCHIVE.stamp"
+  if "$VENV/bin/python" scripts/jvm_archive.py "$ARCHIVE" >"$JARS/jvm_archive.log" 2>&1 && [ -f "$ARCHIVE" ]; then
+    echo "$want" >"$ARCHIVE.stamp"
+  else
+    rm -f "$ARCHIVE"
+    echo "setup: JVM class archive skipped (see $JARS/jvm_archive.log); drivers start without it"
+  fi
+fi
+
+# 4. Kinesis emulator (npm)
 if [ ! -d services/kinesis/node_modules/kinesalite ]; then
   echo "setup: kinesalite from npm"
   (cd services/kinesis && npm install --no-audit --no-fund --silent)

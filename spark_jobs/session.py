@@ -69,6 +69,14 @@ JVM_OPTION_KEYS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOpt
 # options wins; on EMR/Databricks the cluster's logging applies.
 LOG4J_FILE = Path(__file__).resolve().with_name("log4j2.properties")
 LOG4J_OPTION = "-Dlog4j2.configurationFile="
+# A local driver maps the classes it loads at start from a class-data archive that set-up
+# records (scripts/jvm_archive.py) instead of loading and verifying them from the jars: a cold
+# start (a restarted stream, a backfill) is shorter. An archive that does not match the JVM
+# or the classpath is ignored by the JVM, which is told not to say so.
+CDS_ARCHIVE = "driver-classes.jsa"  # in the jars folder
+CDS_OPTION = "-XX:SharedArchiveFile="
+ARCHIVE_AT_EXIT = "-XX:ArchiveClassesAtExit="
+CDS_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
@@ -122,6 +130,10 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
     if cfg.platform == "local":
         for key in JVM_OPTION_KEYS:
             conf[key] = local_jvm_options(cfg.conf.get(key, ""))
+        archive = (jars_dir(cfg.jars_dir) / CDS_ARCHIVE).resolve()
+        driver = conf[JVM_OPTION_KEYS[0]]
+        if archive.is_file() and ARCHIVE_AT_EXIT not in driver and CDS_OPTION not in driver:
+            conf[JVM_OPTION_KEYS[0]] = f"{driver} {CDS_OPTION}{archive} {CDS_QUIET}"
     return conf
 
 

@@ -71,6 +71,25 @@ def test_local_task_jvms_compile_huge_methods(tmp_path, monkeypatch):
     assert conf["spark.executor.extraJavaOptions"] == f"-Dy=2 {JVM_OPTIONS} {log4j}"
 
 
+def test_a_local_driver_maps_the_class_archive_set_up_recorded(tmp_path, monkeypatch):
+    from spark_jobs.session import CDS_ARCHIVE, CDS_QUIET
+
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    (tmp_path / "delta.jar").write_bytes(b"")
+    key = "spark.driver.extraJavaOptions"
+    assert "SharedArchiveFile" not in session_conf(SparkConfig())[key]  # none recorded
+    archive = tmp_path / CDS_ARCHIVE
+    archive.write_bytes(b"jsa")
+    driver = session_conf(SparkConfig())[key]
+    assert driver.endswith(f" -XX:SharedArchiveFile={archive} {CDS_QUIET}")
+    assert "SharedArchiveFile" not in session_conf(SparkConfig())["spark.executor.extraJavaOptions"]
+    # set-up's own recording run, and a config that names its own archive, are left alone
+    for mine in ("-XX:ArchiveClassesAtExit=/tmp/x.jsa", "-XX:SharedArchiveFile=/tmp/y.jsa"):
+        conf = session_conf(SparkConfig(conf={key: mine}))
+        assert conf[key].count("Archive") == 1 and str(archive) not in conf[key]
+    assert "SharedArchiveFile" not in session_conf(SparkConfig(platform="emr")).get(key, "")
+
+
 def test_local_jvms_log_with_dredges_log4j_file_unless_the_config_names_one(tmp_path, monkeypatch):
     from spark_jobs.session import LOG4J_FILE, local_jvm_options
 
