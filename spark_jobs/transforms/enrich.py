@@ -371,12 +371,19 @@ def with_attribution(
         staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
         staged = _join_labels(staged, addr_labels, side)
     # One projection for everything that follows the joins.
-    values, statuses = {}, {}
+    # Each side's status and basis are computed once, in a projection of their own: every
+    # output value reads them, and Spark would otherwise write their whole rule into the
+    # generated code of each value again.
+    outcomes = {}
     for side in SIDES:
         status, by = _side_outcome(side, freshness)
-        statuses[side] = status
+        outcomes[f"_{side}_status"], outcomes[f"_{side}_by"] = status, by
+    staged = staged.withColumns(outcomes)
+    values, statuses = {}, {}
+    for side in SIDES:
+        status = statuses[side] = F.col(f"_{side}_status")
         shown = _expired(status, *expire) if expire else status
-        values[side] = _side_values(side, status, shown, by)
+        values[side] = _side_values(side, status, shown, F.col(f"_{side}_by"))
     flags = _flags(values["src"], values["dst"])
     dup = _duplicate_flag(statuses["src"], statuses["dst"])
     return staged.select(
