@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from bench import git_commit
-from bench.pipeline import _backfill, _ownership_root, _plain_split, simulated_files
+from bench.pipeline import OwnershipRoots, _backfill, _plain_split, simulated_files
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import ENRICHED_TABLE_PROPERTIES
 from spark_jobs.schemas import QUARANTINE_SCHEMA
@@ -109,10 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim = work / "sim"
         files = simulated_files(sim, args.minutes, args.apps, args.flows_per_minute)
         spark = build_session(config.load("conf/local.yaml").spark)
-        root = _ownership_root(spark, sim, work / "own", 10_000)
+        roots = OwnershipRoots(spark, sim, work)
+        root = roots.root(work / "own", 10_000)
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
                                 "stream": {"query_name": "bench-parts"}}  # fmt: skip
-        _backfill(spark, base, _ownership_root(spark, sim, work / "warm", 10_000), files)
+        _backfill(spark, base, roots.root(work / "warm", 10_000), files)
         lines, plain = _plain_split(spark, files, str(work / "plain"))
         parts: dict[str, float] = {"plain_split_to_parquet": round(plain, 2)}
         parts["read_parse_noop"] = _timed(lambda: _noop(_parsed(spark, files)))
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parts["kafka_publish_from_cache"] = _timed(lambda: publish_batch(
             messages, 0, bootstrap=k.bootstrap_servers, topic=topic,
             app_id=f"parts-{work.name}", tasks=k.producer_tasks, rows=lines))  # fmt: skip
-        run_root = _ownership_root(spark, sim, work / "run", 10_000)
+        run_root = roots.root(work / "run", 10_000)
         base["kafka"]["topic"] = f"bench.{work.name}.run"
         whole = _backfill(spark, base, run_root, files)
         parts["dredge_backfill"] = round(whole["seconds"], 2)

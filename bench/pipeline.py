@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,25 +107,57 @@ def _backfill(spark: SparkSession, base: dict[str, Any], root: Path, files: str)
             "phase_s": phase_seconds(metrics)}  # fmt: skip
 
 
-def _ownership_root(spark: SparkSession, sim: Path, root: Path, size: int) -> Path:
-    """A root with the simulation's ownership table padded to ``size`` intervals and its CIDR
-    labels."""
+def _dimension_tables(spark: SparkSession, sim: Path, root: Path) -> Path:
+    """``root`` with the simulation's ownership table (its snapshots applied in order) and its
+    CIDR labels."""
     own = f"{root}/ownership"
     for snap in sorted(str(f) for f in (sim / "inventory").glob("snapshot-*.jsonl")):
         apply_observation(spark, own, read_snapshot_observation(spark, [snap]))
     labels = read_ip_ranges(str(sim / "ip-ranges.json")) + read_vpc_cidrs(str(sim / "vpcs.json"))
     write_cidr_labels(cidr_labels_df(spark, labels + internet_labels()), f"{root}/cidr_labels")
-    _pad_ownership(spark, own, size)
     return root
 
 
+@dataclass
+class OwnershipRoots:
+    """Roots for one benchmark's runs, each with the simulation's ownership table padded to a
+    size and its CIDR labels. The snapshots are applied once and each size is padded once;
+    every further root gets a copy of those tables: a run only reads them, and a Delta table's
+    log names its files relative to the table, so a copied folder is the same table."""
+
+    spark: SparkSession
+    sim: Path
+    work: Path
+    _base: Path | None = None
+    _by_size: dict[int, Path] = field(default_factory=dict)
+
+    def root(self, dest: Path, size: int) -> Path:
+        """``dest``, holding the ownership table at ``size`` intervals and the CIDR labels."""
+        built = self._by_size.get(size)
+        if built is not None:
+            _copy_tables(built, dest)
+            return dest
+        if self._base is None:
+            self._base = _dimension_tables(self.spark, self.sim, self.work / "dimensions")
+        _copy_tables(self._base, dest)
+        _pad_ownership(self.spark, str(dest / "ownership"), size)
+        self._by_size[size] = dest
+        return dest
+
+
+def _copy_tables(source: Path, dest: Path) -> None:
+    for table in ("ownership", "cidr_labels"):
+        shutil.copytree(source / table, dest / table)
+
+
 def _warm_up(
-    spark: SparkSession, base: dict[str, Any], sim: Path, work: Path, size: int, share: float
+    spark: SparkSession, base: dict[str, Any], roots: OwnershipRoots, size: int, share: float
 ) -> dict[str, Any]:
     """A plain split and a backfill of a ``share`` of the files, not measured: the JVM's
     just-in-time compiler and Spark's compiled-code cache are then warm for every measured
     run alike (without it the first measured run, and so the ratio, would pay for both)."""
     started = time.monotonic()
+    sim, work = roots.sim, roots.work
     names = sorted((sim / "flowlogs").rglob("*.log.gz"))
     picked = names[:: max(round(1 / share), 1)] if share > 0 else []
     if not picked:
@@ -134,7 +167,7 @@ def _warm_up(
         (slice_dir / f.relative_to(sim / "flowlogs")).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(f, slice_dir / f.relative_to(sim / "flowlogs"))
     _plain_split(spark, str(slice_dir), str(work / "warm-plain"))
-    root = _ownership_root(spark, sim, work / "warm", size)
+    root = roots.root(work / "warm", size)
     _backfill(spark, {**base, "kafka": {**base["kafka"], "topic": f"bench.{work.name}.warm"}},
               root, str(slice_dir))  # fmt: skip
     return {"files": len(picked), "of_files": len(names),
@@ -207,11 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "stream": {"query_name": "bench"},
         }
         sizes = [int(s) for s in args.sizes.split(",")]
-        warm = _warm_up(spark, base, sim, work, sizes[0], args.warm_up_share)
+        roots = OwnershipRoots(spark, sim, work)
+        warm = _warm_up(spark, base, roots, sizes[0], args.warm_up_share)
         n_lines, plain_s = _plain_split(spark, files, str(work / "plain"))
         runs = []
         for size in sizes:
-            root = _ownership_root(spark, sim, work / f"own{size}", size)
+            root = roots.root(work / f"own{size}", size)
             base["kafka"]["topic"] = f"bench.{work.name}.{size}"
             done = _backfill(spark, base, root, files)
             seconds = done.pop("seconds")

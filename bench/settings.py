@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import git_commit
-from bench.pipeline import _backfill, _ownership_root, simulated_files
+from bench.pipeline import OwnershipRoots, _backfill, simulated_files
 from spark_jobs import config
 from spark_jobs.session import build_session
 
@@ -53,9 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim = work / "sim"
         files = simulated_files(sim, args.minutes, 40, args.flows_per_minute)
         spark = build_session(config.load("conf/local.yaml").spark)
+        roots = OwnershipRoots(spark, sim, work)
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
                                 "stream": {"query_name": "bench-settings"}}  # fmt: skip
-        _backfill(spark, base, _ownership_root(spark, sim, work / "warm", 10_000), files)
+        _backfill(spark, base, roots.root(work / "warm", 10_000), files)
         seconds: dict[str, dict[str, list[float]]] = {k: {} for k in compared}
         before = {key: spark.conf.get(key, None) for key in compared}
         n = 0
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for value in values:
                         spark.conf.set(key, value)
                         n += 1
-                        root = _ownership_root(spark, sim, work / f"r{n}", 10_000)
+                        root = roots.root(work / f"r{n}", 10_000)
                         base["kafka"]["topic"] = f"bench.{work.name}.{n}"
                         took = _backfill(spark, base, root, files)["seconds"]
                         seconds[key].setdefault(value, []).append(round(took, 2))

@@ -6,6 +6,9 @@
 Each ``notebooks/*.py`` (percent format) is converted with jupytext and executed with
 nbclient on the ``python3`` kernel of this interpreter's environment, from the project folder;
 the executed ``.ipynb`` (outputs included, also when a cell fails) goes to ``--out``. The
+notebooks run one after another in one kernel, whose namespace is emptied between them: each
+starts from nothing it did not import or define itself, and the Spark session (a JVM) is
+started once. The
 table comes through ``DREDGE_ENRICHED`` (the notebooks' parameters cell reads it). Exits 1 if
 any notebook fails.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -33,23 +37,36 @@ def notebook_paths(folder: Path, only: Sequence[str] = ()) -> list[Path]:
     return [p for p in paths if not only or p.stem in only]
 
 
-def run_one(path: Path, out_dir: Path, timeout: int) -> tuple[bool, str]:
-    """Execute one notebook; returns (ok, message) and always writes the executed notebook."""
+# Empties the kernel's namespace between notebooks (imported modules stay loaded).
+RESET = "get_ipython().run_line_magic('reset', '-f')"
+
+
+def run_one(path: Path, out_dir: Path, timeout: int, km: KernelManager) -> tuple[bool, str]:
+    """Execute one notebook on ``km``'s kernel, then empty its namespace; returns (ok,
+    message) and always writes the executed notebook."""
     nb = jupytext.read(path)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(ROOT)}},
-    )
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3")
     ok, message = True, "ok"
     try:
         client.execute()
     except CellExecutionError as err:
         ok, message = False, str(err).strip().splitlines()[-1]
+    finally:
+        _reset(km, timeout)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
     return ok, message
+
+
+def _reset(km: KernelManager, timeout: int) -> None:
+    kc = km.client()
+    kc.start_channels()
+    try:
+        reply = kc.execute_interactive(RESET, timeout=timeout)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"could not reset the kernel's namespace: {reply['content']}")
+    finally:
+        kc.stop_channels()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,12 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no notebooks in {args.notebooks}", file=sys.stderr)
         return 1
     failures = 0
-    for path in paths:
-        started = time.monotonic()
-        ok, message = run_one(path, args.out, args.timeout)
-        failures += not ok
-        verdict = "OK  " if ok else "FAIL"
-        print(f"{verdict} {path.name} ({time.monotonic() - started:.0f}s): {message}")
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT))
+    try:
+        for path in paths:
+            started = time.monotonic()
+            ok, message = run_one(path, args.out, args.timeout, km)
+            failures += not ok
+            verdict = "OK  " if ok else "FAIL"
+            print(f"{verdict} {path.name} ({time.monotonic() - started:.0f}s): {message}")
+    finally:
+        km.shutdown_kernel(now=True)
     print(f"executed notebooks in {args.out}")
     return 1 if failures else 0
 

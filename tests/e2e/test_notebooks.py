@@ -44,3 +44,22 @@ def test_notebooks_execute_and_plot_on_the_demo_output(
         assert images, f"{name} drew no plot"
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{name} needs one cell tagged 'parameters'"
+
+
+@pytest.mark.e2e
+def test_notebooks_share_a_kernel_but_not_a_namespace(tmp_path: Path) -> None:
+    # the runner executes every notebook in one kernel: a name the first one defined must not
+    # reach the second, or a notebook could pass only because another ran before it
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    (folder / "a_defines.py").write_text("# %%\nimport os\nLEAK = os.getpid()\nprint(LEAK)\n")
+    (folder / "b_reads.py").write_text("# %%\nimport os\nprint(os.getpid())\nprint(LEAK)\n")
+    runner = _runner()
+    out = tmp_path / "executed"
+    assert runner.main(["--notebooks", str(folder), "--out", str(out), "--timeout", "60"]) == 1
+    first = nbformat.read(out / "a_defines.ipynb", as_version=4)
+    second = nbformat.read(out / "b_reads.ipynb", as_version=4)
+    pid = first.cells[0].outputs[0]["text"].strip()
+    shown = second.cells[0].outputs
+    assert shown[0]["text"].splitlines()[0] == pid  # the same kernel process
+    assert shown[-1]["output_type"] == "error" and shown[-1]["ename"] == "NameError"

@@ -24,8 +24,8 @@ from spark_jobs.jobs import refresh_ownership
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-KILLS = 5
-ENVELOPES, LINES_PER_ENVELOPE = 30, 20
+KILLS = 3
+ENVELOPES, LINES_PER_ENVELOPE = 24, 20
 
 
 def _config(tmp_path: Path, stream: str, run: str, trigger: str) -> Path:

@@ -1,9 +1,12 @@
 """The enrichment job end to end on real local services: kinesalite -> Spark -> Delta + Kafka,
-twice over the same input (the second run must add nothing), with values checked."""
+twice over the same input (the second run must add nothing), with values checked; every batch
+writes a ``dredge_progress`` metrics line carrying the Kinesis source lag, and prints the lag in
+its console line."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC
 
@@ -20,12 +23,15 @@ from _flowkit import (
     write_snapshot,
 )
 
-from spark_jobs import config
+from spark_jobs import config, console
+from spark_jobs.console import PROGRESS_KEY
 from spark_jobs.jobs.enrich_flows import run_stream
 from spark_jobs.sinks.ownership import apply_observation, write_cidr_labels
+from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.sources.ownership import cidr_labels_df, label_row, read_snapshot_observation
 
 pytestmark = pytest.mark.integration
+WAIT_S = 60  # listener events arrive asynchronously after the batch
 
 
 FLOWS = [
@@ -51,12 +57,9 @@ def pipeline(spark, tmp_path):
         b"not gzip at all",
     ]
     put(stream, records)
-    cfg = config.load(
-        "conf/local.yaml",
-        {
-            **overrides(tmp_path, stream, run, "available_now"),
-        },
-    )
+    settings = overrides(tmp_path, stream, run, "available_now")
+    settings["source"] = {**settings["source"], "max_records_per_batch": 2}  # >= 2 batches
+    cfg = config.load("conf/local.yaml", settings)
     own = cfg.paths.resolve("ownership")
     # api holds .10 at minutes 0 and 5, web from minute 10 (the change happened somewhere in
     # (5, 10]: a flow at minute 7 must stay unattributed); db is in eu-west-1
@@ -96,9 +99,49 @@ def read_kafka(spark, topic):
     ]
 
 
-def test_stream_job_attributes_and_writes_each_flow_once(spark, pipeline):
+def _progress(listener, query: str) -> list[dict]:
+    return [m for m in list(listener.collected) if m["query"] == query]
+
+
+def _check_progress(spark, cfg, writer, metrics, printed: list[str]) -> None:
+    """One progress entry per batch, with its source lag, in the listener and the metrics
+    file; one console line per batch showing that lag."""
+    query = cfg.stream.query_name
+    listener = ensure_progress_logger(spark)
+    assert ensure_progress_logger(spark) is listener  # one listener per session
+    batches = {m["batch_id"] for m in writer.metrics}
+    deadline = time.monotonic() + WAIT_S
+    while {m["batch_id"] for m in _progress(listener, query)} < batches:
+        assert time.monotonic() < deadline, f"no progress for batches {batches}"
+        time.sleep(0.2)  # bounded poll of the listener's thread, not synchronisation by sleep
+    entries = _progress(listener, query)
+    assert len(batches) >= 2
+    assert sorted(m["batch_id"] for m in entries) == sorted(batches)  # once each: no 2nd listener
+    assert sum(m["num_input_rows"] for m in entries) == 4  # Kinesis records, not flow lines
+    for entry in entries:
+        assert isinstance(entry["source_lag_ms"], int) and entry["source_lag_ms"] >= 0
+        assert entry["batch_duration_ms"] > 0
+    written = [
+        json.loads(line)[PROGRESS_KEY]
+        for line in metrics.read_text().splitlines()
+        if line.startswith('{"' + PROGRESS_KEY)
+    ]
+    assert [p for p in written if p["query"] == query] == entries
+    lag = {e["batch_id"]: e["source_lag_ms"] for e in entries}
+    shown = [x for x in printed if x.startswith("batch ")]
+    assert sorted(shown) == sorted(
+        console.batch_line(m, lag[m["batch_id"]]) for m in writer.metrics
+    )
+
+
+def test_stream_job_attributes_and_writes_each_flow_once(
+    spark, pipeline, capsys, tmp_path, monkeypatch
+):
     cfg = pipeline
+    metrics = tmp_path / "metrics.jsonl"
+    monkeypatch.setenv(console.METRICS_ENV, str(metrics))
     first = run_stream(spark, cfg)
+    _check_progress(spark, cfg, first, metrics, capsys.readouterr().out.splitlines())
     run_stream(spark, cfg)  # same checkpoint: nothing new
     enriched = spark.read.format("delta").load(cfg.paths.resolve("enriched"))
     rows = {
