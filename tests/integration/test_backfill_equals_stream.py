@@ -4,6 +4,7 @@ streaming job over the same envelopes in Kinesis (provenance columns aside)."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 
 import pytest
@@ -25,8 +26,16 @@ BATCHES = [
 ]  # fmt: skip
 
 
-def _prepare(spark, tmp_path, name: str, cfg_over: dict) -> config.DredgeConfig:
+def _prepare(
+    spark, tmp_path, name: str, cfg_over: dict, like: config.DredgeConfig | None = None
+) -> config.DredgeConfig:
+    """The config with its ownership and CIDR-label tables; ``like``: copies of that config's
+    tables (a job only reads them)."""
     cfg = config.load("conf/local.yaml", cfg_over)
+    if like is not None:
+        for table in ("ownership", "cidr_labels"):
+            shutil.copytree(like.paths.resolve(table), cfg.paths.resolve(table))
+        return cfg
     snap = write_snapshot(tmp_path, f"{name}-s0", "2026-01-01T00:00:00Z",
                           [("192.0.2.10", "api", "us-east-1", "us-east-1a"),
                            ("192.0.2.20", "db", "eu-west-1", "eu-west-1a"),
@@ -76,7 +85,7 @@ def test_backfill_of_envelope_files_equals_the_stream(spark, tmp_path):
     # the backfill takes the large-ownership path (semi-join + shuffle join), the stream the
     # broadcast one: both must give the same rows
     over_b["attribution"] = {"broadcast_threshold_rows": 0}
-    backfilled = _prepare(spark, tmp_path, "b", over_b)
+    backfilled = _prepare(spark, tmp_path, "b", over_b, like=streamed)
     run_backfill(spark, backfilled, str(folder), "cloudwatch")
 
     stream_rows, backfill_rows = _rows(spark, streamed), _rows(spark, backfilled)

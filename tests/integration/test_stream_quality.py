@@ -5,6 +5,7 @@ the verdict in the batch metrics; a failed check is reported while the batch sti
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,25 @@ OWNED_LINES = [flow_line("192.0.2.10", "192.0.2.20", T0 + 60 + i) for i in range
 UNOWNED_LINE = flow_line("203.0.113.5", "192.0.2.20", T0 + 300, action="REJECT")
 
 
+@pytest.fixture(scope="module")
+def dimensions(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ownership known up to T0+1h and an internet label, built once for the module: each
+    test's backfill gets a copy (a job only reads them)."""
+    root = tmp_path_factory.mktemp("dimensions")
+    for i, at in enumerate(("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z")):
+        snap = write_snapshot(root, f"s{i}", at, OWNED)
+        apply_observation(spark, str(root / "ownership"), read_snapshot_observation(spark, [snap]))
+    labels = [label_row("0.0.0.0/0", "internet", None, None, "internet")]
+    write_cidr_labels(cidr_labels_df(spark, labels), str(root / "cidr_labels"))
+    return root
+
+
 def _backfill(
-    spark: SparkSession, tmp_path: Path, lines: list[str], quality: dict[str, float]
-) -> tuple[list[dict[str, Any]], int]:
-    """Ownership known up to T0+1h, one envelope file of ``lines`` backfilled with the given
-    ``quality`` config; the writer's batch metrics and the enriched Delta row count."""
+    spark: SparkSession, tmp_path: Path, dimensions: Path, lines: list[str],
+    quality: dict[str, float],
+) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """One envelope file of ``lines`` backfilled with the given ``quality`` config; the
+    writer's batch metrics and the enriched Delta row count."""
     cfg = config.load("conf/local.yaml", {
         "paths": {"root": str(tmp_path / "data")},
         "kafka": {"enabled": False},
@@ -38,13 +53,8 @@ def _backfill(
         "spark": {"shuffle_partitions": 2},
         "quality": quality,
     })  # fmt: skip
-    for i, at in enumerate(("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z")):
-        snap = write_snapshot(tmp_path, f"s{i}", at, OWNED)
-        apply_observation(
-            spark, cfg.paths.resolve("ownership"), read_snapshot_observation(spark, [snap])
-        )
-    labels = [label_row("0.0.0.0/0", "internet", None, None, "internet")]
-    write_cidr_labels(cidr_labels_df(spark, labels), cfg.paths.resolve("cidr_labels"))
+    for table in ("ownership", "cidr_labels"):
+        shutil.copytree(dimensions / table, cfg.paths.resolve(table))
     folder = tmp_path / "envelopes"
     folder.mkdir()
     body = {"messageType": "DATA_MESSAGE", "owner": "111122223333",
@@ -66,8 +76,8 @@ def _one_batch(metrics: list[dict[str, Any]], rows: int) -> dict[str, Any]:
     return batch
 
 
-def test_sampled_validation_checks_every_final_row_and_passes(spark, tmp_path):
-    metrics, rows = _backfill(spark, tmp_path, OWNED_LINES, {"sample_fraction": 1.0})
+def test_sampled_validation_checks_every_final_row_and_passes(spark, tmp_path, dimensions):
+    metrics, rows = _backfill(spark, tmp_path, dimensions, OWNED_LINES, {"sample_fraction": 1.0})
     batch = _one_batch(metrics, rows)
     assert rows == len(OWNED_LINES)
     quality = batch["quality"]
@@ -79,10 +89,10 @@ def test_sampled_validation_checks_every_final_row_and_passes(spark, tmp_path):
     assert "error" not in quality
 
 
-def test_an_impossible_attributed_share_fails_the_check_not_the_batch(spark, tmp_path):
+def test_an_impossible_attributed_share_fails_the_check_not_the_batch(spark, tmp_path, dimensions):
     lines = [*OWNED_LINES, UNOWNED_LINE]
     quality_cfg = {"sample_fraction": 1.0, "min_attributed_share": 1.0}
-    metrics, rows = _backfill(spark, tmp_path, lines, quality_cfg)
+    metrics, rows = _backfill(spark, tmp_path, dimensions, lines, quality_cfg)
     batch = _one_batch(metrics, rows)
     assert rows == len(lines)  # committed to Delta despite the failed check
     assert batch["both_attributed"] == len(OWNED_LINES)
