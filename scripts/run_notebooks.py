@@ -8,9 +8,8 @@ nbclient on the ``python3`` kernel of this interpreter's environment, from the p
 the executed ``.ipynb`` (outputs included, also when a cell fails) goes to ``--out``. The
 notebooks run one after another in one kernel, whose namespace is emptied between them: each
 starts from nothing it did not import or define itself, and the Spark session (a JVM) is
-started once. The
-table comes through ``DREDGE_ENRICHED`` (the notebooks' parameters cell reads it). Exits 1 if
-any notebook fails.
+started once. The table comes through ``DREDGE_ENRICHED`` (the notebooks' parameters cell
+reads it). Exits 1 if any notebook fails.
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ def _number(value: object) -> float | None:
 
 
 def format_ms(ms: float) -> str:
-    """``850 ms``, ``12.3 s``, ``4 min 05 s``."""
+    """Whole milliseconds under a second, seconds to one decimal under a minute, else whole
+    minutes and two-digit seconds (``<m> min <ss> s``)."""
     if ms < 1000:
         return f"{ms:.0f} ms"
     if ms < 60_000:
@@ -62,12 +63,9 @@ def batch_line(metrics: Mapping[str, object], lag_ms: int | None = None) -> str:
 
     ``flows/s`` counts the flows the batch attributed (final and pending, held ones included)
     over its duration; ``attributed`` is the share of final flows with both sides attributed.
-    A field that is missing reads ``?``; the lag is left out when not known.
-
-    >>> batch_line({"batch_id": 7, "lines_parsed": 20293, "flows_final": 12123,
-    ...             "flows_pending": 7970, "quarantined": 200, "pct_both_attributed": 69.04,
-    ...             "duration_s": 68.347}, lag_ms=1500)
-    'batch 7: 20,293 lines in 1 min 08 s, 294 flows/s, 69.0% attributed, 7,970 pending, 200 quarantined, source lag 1.5 s'
+    A field that is missing reads ``?``; the lag is left out when not known. The shape:
+    ``batch <id>: <lines> lines in <duration>, <rate> flows/s, <pct>% attributed, <pending>
+    pending, <quarantined> quarantined[, source lag <lag>]`` (tests/unit/test_console.py).
     """
     duration = _number(metrics.get("duration_s"))
     final, pending = _number(metrics.get("flows_final")), _number(metrics.get("flows_pending"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,11 @@ def committed_messages(spark: Any, topic: str) -> Any:
         .option("kafka.isolation.level", "read_committed")
         .load()
     )
+
+
+def copy_dimensions(source: Callable[[str], str], cfg: Any) -> None:
+    """Copy the ownership and CIDR-label tables (``source(name)``: where each is) to ``cfg``'s
+    paths: a job only reads them, and a Delta table's log names its files relative to the
+    table, so a copy is the same table without applying its snapshots again."""
+    for table in ("ownership", "cidr_labels"):
+        shutil.copytree(source(table), cfg.paths.resolve(table))

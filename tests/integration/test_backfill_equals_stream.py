@@ -4,11 +4,19 @@ streaming job over the same envelopes in Kinesis (provenance columns aside)."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 
 import pytest
-from _flowkit import T0, create_stream, envelope, flow_line, overrides, put, write_snapshot
+from _flowkit import (
+    T0,
+    copy_dimensions,
+    create_stream,
+    envelope,
+    flow_line,
+    overrides,
+    put,
+    write_snapshot,
+)
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import run_backfill, run_stream
@@ -33,8 +41,7 @@ def _prepare(
     tables (a job only reads them)."""
     cfg = config.load("conf/local.yaml", cfg_over)
     if like is not None:
-        for table in ("ownership", "cidr_labels"):
-            shutil.copytree(like.paths.resolve(table), cfg.paths.resolve(table))
+        copy_dimensions(like.paths.resolve, cfg)
         return cfg
     snap = write_snapshot(tmp_path, f"{name}-s0", "2026-01-01T00:00:00Z",
                           [("192.0.2.10", "api", "us-east-1", "us-east-1a"),

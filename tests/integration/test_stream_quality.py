@@ -5,12 +5,11 @@ the verdict in the batch metrics; a failed check is reported while the batch sti
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _flowkit import T0, flow_line, write_snapshot
+from _flowkit import T0, copy_dimensions, flow_line, write_snapshot
 from pyspark.sql import SparkSession
 
 from spark_jobs import config
@@ -53,8 +52,7 @@ def _backfill(
         "spark": {"shuffle_partitions": 2},
         "quality": quality,
     })  # fmt: skip
-    for table in ("ownership", "cidr_labels"):
-        shutil.copytree(dimensions / table, cfg.paths.resolve(table))
+    copy_dimensions(lambda table: str(dimensions / table), cfg)
     folder = tmp_path / "envelopes"
     folder.mkdir()
     body = {"messageType": "DATA_MESSAGE", "owner": "111122223333",
