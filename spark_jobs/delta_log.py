@@ -1,17 +1,25 @@
-"""A Delta table's latest version and properties, read from its log without a Spark job
-(:func:`table_state`); used by the batch plan (sinks) and the ownership freshness (sources)."""
+"""A Delta table's latest version and properties (:func:`table_state`) and the files one
+commit added (:func:`commit_files`), read from its log without a Spark job; used by the batch
+plan and the Kafka publication (sinks) and the ownership freshness (sources)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
 
 from py4j.java_gateway import JavaClass
 from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 from pyspark.sql import SparkSession
 
 log = logging.getLogger("dredge.delta")
+
+
+VERSIONS_FALLBACK = "table versions come from history()/detail(), which run Spark jobs every batch"
+FILES_FALLBACK = "the Kafka messages are computed from the batch's attribution again"
 
 
 @dataclass(frozen=True)
@@ -45,17 +53,17 @@ def table_state(spark: SparkSession, path: str) -> TableState | None:
         return _public_state(spark, path)
 
 
-_FALLBACK_WARNED: list[bool] = []
+_FALLBACK_WARNED: list[str] = []  # what has fallen back (each said once)
 
 
-def _warn_fallback(exc: BaseException) -> None:
-    if not _FALLBACK_WARNED:
-        _FALLBACK_WARNED.append(True)
+def _warn_fallback(exc: BaseException, instead: str = VERSIONS_FALLBACK) -> None:
+    if instead not in _FALLBACK_WARNED:
+        _FALLBACK_WARNED.append(instead)
         log.warning(
-            "Delta's DeltaLog API is not usable here (%s: %s); table versions come from "
-            "history()/detail(), which run Spark jobs every batch",
+            "Delta's DeltaLog API is not usable here (%s: %s); %s",
             type(exc).__name__,
             str(exc)[:200],
+            instead,
         )
 
 
@@ -63,15 +71,23 @@ class _DeltaLogMissingError(Exception):
     """The JVM has no ``org.apache.spark.sql.delta.DeltaLog``."""
 
 
-def _snapshot_state(spark: SparkSession, path: str) -> TableState | None:
+def _delta_log(spark: SparkSession, path: str) -> Any:
     jvm = spark._jvm
     delta_log = jvm.org.apache.spark.sql.delta.DeltaLog if jvm is not None else None
     if not isinstance(delta_log, JavaClass):
         raise _DeltaLogMissingError
-    log = delta_log.forTable(spark._jsparkSession, path)
-    # update(stalenessAcceptable=false, <default>, <default>): lists the log for new commits
+    return delta_log.forTable(spark._jsparkSession, path)
+
+
+def _snapshot(log: Any) -> Any:
+    """The log's latest snapshot: update(stalenessAcceptable=false, <default>, <default>)
+    lists the log for new commits."""
     defaults = (getattr(log, f"update$default${i}")() for i in (2, 3))
-    snapshot = log.update(False, *defaults)
+    return log.update(False, *defaults)
+
+
+def _snapshot_state(spark: SparkSession, path: str) -> TableState | None:
+    snapshot = _snapshot(_delta_log(spark, path))
     version = int(snapshot.version())
     if version < 0:
         return None
@@ -90,3 +106,64 @@ def _public_state(spark: SparkSession, path: str) -> TableState | None:
     row = table.detail().select("properties").first()
     properties = dict(row["properties"] or {}) if row else {}
     return TableState(int(table.history(1).collect()[0]["version"]), properties)
+
+
+def commit_files(spark: SparkSession, path: str, since: int, marker: str) -> list[str] | None:
+    """The data files that the commit carrying ``marker`` (its ``userMetadata``) added to the
+    Delta table at ``path``, looked for among the commits after version ``since``: absolute
+    paths, for a plain Parquet read of exactly the rows that commit wrote.
+
+    Read from the log's commit files through ``DeltaLog.getChanges`` (no Spark job). None
+    when the rows cannot be read that way: no usable JVM API (as in :func:`table_state`), a
+    table with column mapping (its Parquet column names are not the table's) or a file with
+    a deletion vector. Raises ``LookupError`` when no commit after ``since`` carries the
+    marker.
+    """
+    try:
+        commits = _commits_after(spark, path, since)
+    except Py4JJavaError:
+        raise
+    except (_DeltaLogMissingError, Py4JError, AttributeError) as exc:
+        if isinstance(exc, Py4JNetworkError):
+            raise
+        _warn_fallback(exc, FILES_FALLBACK)
+        return None
+    if commits is None:
+        return None
+    for actions in commits:
+        info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        if info.get("userMetadata") != marker:
+            continue
+        adds = [a["add"] for a in actions if "add" in a]
+        if any(add.get("deletionVector") for add in adds):
+            return None
+        return [_absolute(path, add["path"]) for add in adds]
+    raise LookupError(f"no commit of {path} after version {since} carries {marker}")
+
+
+def _commits_after(spark: SparkSession, path: str, since: int) -> list[list[dict[str, Any]]] | None:
+    """The actions of every commit after ``since``, in version order; None for a table
+    with column mapping."""
+    log = _delta_log(spark, path)
+    metadata = json.loads(_snapshot(log).metadata().json())["metaData"]
+    mapping = (metadata.get("configuration") or {}).get("delta.columnMapping.mode", "none")
+    if mapping != "none":
+        return None
+    jvm: Any = spark._jvm
+    found = log.getChanges(since + 1, jvm.scala.Option.empty(), False)
+    commits = []
+    while found.hasNext():
+        actions = found.next()._2()
+        commits.append([json.loads(actions.apply(i).json()) for i in range(actions.size())])
+    return commits
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _absolute(table: str, file: str) -> str:
+    """A log's ``add.path`` (URI-encoded, relative to the table unless absolute) as a path
+    Spark reads."""
+    if _SCHEME.match(file) or file.startswith("/"):
+        return unquote(file)
+    return f"{table.rstrip('/')}/{unquote(file)}"

@@ -26,7 +26,11 @@ from spark_jobs.sinks.kafka_auth import kafka_client_options
 from spark_jobs.sinks.progress import ensure_progress_logger
 from spark_jobs.transforms.decode import decode_records, filter_control, filter_lines, to_quarantine
 from spark_jobs.transforms.enrich import ownership_ranges, with_attribution
-from spark_jobs.transforms.output import ENRICHED_STATS_COLUMNS, to_enriched_rows
+from spark_jobs.transforms.output import (
+    ENRICHED_STATS_COLUMNS,
+    PARTITION_COLUMNS,
+    to_enriched_rows,
+)
 from spark_jobs.transforms.parse import (
     parse_flow_lines,
     parse_flow_lines_by_format,
@@ -147,7 +151,7 @@ def _prepare(spark: SparkSession, cfg: DredgeConfig) -> None:
     if not delta.table_exists(spark, enriched):
         empty = _empty_enriched(spark)
         delta.ensure_table(
-            spark, enriched, empty.schema, ("event_date", "event_hour"), ENRICHED_TABLE_PROPERTIES
+            spark, enriched, empty.schema, PARTITION_COLUMNS, ENRICHED_TABLE_PROPERTIES
         )
     for name in ("ownership", "cidr_labels"):
         if not delta.table_exists(spark, cfg.paths.resolve(name)):

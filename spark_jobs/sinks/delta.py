@@ -17,6 +17,7 @@ from pyspark.sql.types import StructType
 
 # re-exported: the batch writer and the tests read table states through this module
 from spark_jobs.delta_log import TableState as TableState
+from spark_jobs.delta_log import commit_files
 from spark_jobs.delta_log import table_state as table_state
 
 
@@ -96,6 +97,25 @@ def write_batch(
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
     return True
+
+
+def written_rows(
+    spark: SparkSession, path: str, schema: StructType, *, app_id: str, batch_id: int, since: int
+) -> DataFrame | None:
+    """The rows that this batch's commit (see :func:`write_batch`) wrote to the table at
+    ``path``, read from exactly the files it added (``schema``: the data columns wanted; a
+    file holds no partition columns). None when those files cannot be listed here
+    (:func:`~spark_jobs.delta_log.commit_files`).
+
+    The files must still be there: a replay after the table was compacted and vacuumed
+    past them fails here rather than publish other rows.
+    """
+    files = commit_files(spark, path, since, batch_marker(app_id, batch_id))
+    if files is None:
+        return None
+    if not files:  # a commit that added no file (Delta commits no empty append at all)
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(*files)
 
 
 def batch_marker(app_id: str, batch_id: int) -> str:

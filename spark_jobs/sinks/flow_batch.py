@@ -6,8 +6,9 @@ pending, each exactly once. A batch reads as plan -> compute -> commit:
 2. **stage**: read and parse the input once (cached) and count it - the batch's one pass
    over its input;
 3. **compute**: :func:`~spark_jobs.transforms.batch.batch_outputs`, a pure transform;
-4. **commit**: quarantine, enriched (Delta) and Kafka side by side, then pending. Every Delta
-   commit carries a batch marker that a replay looks for (:func:`~spark_jobs.sinks.delta.
+4. **commit**: quarantine and enriched (Delta) side by side, then Kafka from the rows the
+   enriched commit wrote (one attribution for both sinks), then pending. Every Delta commit
+   carries a batch marker that a replay looks for (:func:`~spark_jobs.sinks.delta.
    write_batch`) and the Kafka publication is transactional and marker-checked, so a batch
    re-run after a crash at any point writes nothing twice. The attribution counts come from
    the enriched write itself (an observation), not from a job of their own.
@@ -37,6 +38,8 @@ from spark_jobs.transforms.batch import (
     batch_outputs,
 )
 from spark_jobs.transforms.enrich import filter_owners_for, ownership_ranges, plan_clock
+from spark_jobs.transforms.output import PARTITION_COLUMNS as PARTITIONS
+from spark_jobs.transforms.output import to_kafka_messages
 from spark_jobs.transforms.parse import filter_valid_flows
 
 log = logging.getLogger("dredge.batch")
@@ -218,8 +221,9 @@ class FlowBatchWriter:
     # ---- commit ------------------------------------------------------------------------
 
     def _commit(self, batch: _Batch) -> dict[str, int]:
-        """Quarantine, enriched and Kafka side by side, then pending; returns the counts the
-        writes reported."""
+        """Quarantine and enriched side by side, then Kafka from the rows the enriched commit
+        wrote (a batch without final flows commits none and publishes nothing), then
+        pending; returns the counts the writes reported."""
         t, plan, clock, out = self.targets, batch.plan, batch.clock, batch.outputs
         wrote = {"kafka_published": 0, "kafka_tasks_skipped": 0}
 
@@ -235,21 +239,20 @@ class FlowBatchWriter:
             with clock("delta"):
                 wrote["enriched"] = delta.write_batch(  # False: a replay found its marker
                     out.enriched, t.enriched, app_id=t.app_id, batch_id=plan.batch_id,
-                    partition_by=("event_date", "event_hour"), since=plan.enriched_version,
+                    partition_by=PARTITIONS, since=plan.enriched_version,
                     first_attempt=batch.first,
                 )  # fmt: skip
 
-        def kafka() -> None:
+        with clock("sinks"):
+            concurrently(enriched, quarantine)
+        tallied = batch.tallied(bool(wrote.pop("enriched")))
+        if t.kafka and tallied["flows_final"]:  # no final flow: no enriched commit, no message
             with clock("kafka"):
                 wrote["kafka_published"], wrote["kafka_tasks_skipped"] = publish_batch(
-                    out.messages, plan.batch_id, bootstrap=t.kafka_bootstrap or "",
+                    self._messages(batch), plan.batch_id, bootstrap=t.kafka_bootstrap or "",
                     topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
                     options=t.kafka_options, rows=batch.counts["lines_parsed"],
                 )  # fmt: skip
-
-        with clock("sinks"):
-            concurrently(enriched, quarantine, *([kafka] if t.kafka else []))
-        tallied = batch.tallied(bool(wrote.pop("enriched")))
         self._note_held(plan.pending_version, tallied["held_in"])
         if tallied["flows_pending"] or tallied["held_in"]:
             with clock("pending"):
@@ -262,6 +265,19 @@ class FlowBatchWriter:
             with clock("quality"):
                 batch.quality = self._quality(batch.untallied().enriched)
         return {**tallied, **wrote}
+
+    def _messages(self, batch: _Batch) -> DataFrame:
+        """The batch's Kafka messages, built from the rows its enriched commit wrote (a
+        replay finds that commit by its marker): both sinks share one attribution, and a
+        replay publishes what the first attempt committed. Where the commit's files cannot
+        be listed, from the batch's attribution again (the same rows: the plan pins its
+        inputs)."""
+        t, plan, enriched = self.targets, batch.plan, batch.outputs.enriched
+        rows = delta.written_rows(
+            enriched.sparkSession, t.enriched, enriched.drop(*PARTITIONS).schema,
+            app_id=t.app_id, batch_id=plan.batch_id, since=plan.enriched_version,
+        )  # fmt: skip
+        return to_kafka_messages(rows) if rows is not None else batch.outputs.messages
 
     def _note_held(self, version: int, held_in: int) -> None:
         """Remember that pending ``version`` was empty (``held_in`` rows came from it)."""

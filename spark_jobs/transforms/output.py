@@ -12,12 +12,12 @@ ATTRIBUTION_COLUMNS = tuple(f"{side}_{s}" for side in SIDES for s in SIDE_SUFFIX
 FLAG_COLUMNS = ("cross_region", "cross_az", "is_duplicate_view")
 # The 128-bit address keys are join internals: the pending table keeps them, the output not.
 KEY_COLUMNS = tuple(f"{c}_key" for c in ADDRESS_COLUMNS)
+PARTITION_COLUMNS = ("event_date", "event_hour")
 ENRICHED_COLUMNS = (
     *(c for c in PARSED_FLOW_SCHEMA.names if c not in KEY_COLUMNS),
     *ATTRIBUTION_COLUMNS,
     *FLAG_COLUMNS,
-    "event_date",
-    "event_hour",
+    *PARTITION_COLUMNS,
 )
 # Columns the enriched table keeps Delta file statistics (min/max/nulls) for: what its queries
 # filter on (time, apps, regions, addresses). Delta's default is the first 32 columns - raw
@@ -60,7 +60,7 @@ def to_enriched_rows(enriched_df: DataFrame) -> DataFrame:
     """Final attributed flows -> the enriched table's schema, with ``event_date``/``event_hour``
     partition columns from ``start_time`` (UTC)."""
     return enriched_df.select(
-        *[c for c in ENRICHED_COLUMNS if c not in ("event_date", "event_hour")],
+        *[c for c in ENRICHED_COLUMNS if c not in PARTITION_COLUMNS],
         F.to_date("start_time").alias("event_date"),
         F.hour("start_time").alias("event_hour"),
     )

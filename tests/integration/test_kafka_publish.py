@@ -6,6 +6,7 @@ once."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 import pyarrow as pa
 import pytest
 from _flowkit import KAFKA
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from spark_probe import spark_stages_run_by
@@ -220,3 +222,54 @@ def test_a_failed_share_aborts_at_once_and_a_stale_kept_producer_gives_way(
     stale = {id(producer) for producer, _ in elsewhere.values()}
     assert stale.isdisjoint({id(_kept(target, 0)), id(_kept(target, 1))})
     assert [k for k, _ in _committed(spark, topic)] == _keys(0, 10)  # every message once
+
+
+def _writer_to(spark: SparkSession, tmp_path, topic: str, app: str):
+    from batch_writer_kit import writer_and_lines
+
+    writer, targets, lines = writer_and_lines(spark, tmp_path)
+    writer.targets = dataclasses.replace(
+        targets, kafka_bootstrap=KAFKA, kafka_topic=topic, app_id=app
+    )
+    return writer, lines
+
+
+def test_a_batch_publishes_the_rows_its_enriched_commit_wrote_once(
+    spark: SparkSession, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch writer builds the messages from the files of its enriched commit; where
+    those cannot be listed, from its attribution again: the same messages either way, and a
+    replay (the enriched commit there, the Kafka transactions too) publishes none again."""
+    from spark_jobs import delta_log
+
+    topics = [f"it.commit.{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for topic in topics:
+        ensure_topics(KAFKA, topic, 2, {})
+    writer, lines = _writer_to(spark, tmp_path / "files", topics[0], f"it-{topics[0]}")
+    try:
+        writer(lines, 0)
+        assert writer.metrics[-1]["kafka_published"] == 2
+        writer(lines, 0)  # a replay: the enriched commit and both transactions found
+        assert (
+            writer.metrics[-1]["kafka_published"],
+            writer.metrics[-1]["kafka_tasks_skipped"],
+        ) == (0, 2)
+        enriched = spark.read.format("delta").load(writer.targets.enriched)
+        flow_ids = sorted(r.flow_id for r in enriched.collect())
+    finally:
+        writer.close()
+
+    def renamed(*args: object):
+        raise Py4JError("Method getChanges([...]) does not exist")  # another Delta build
+
+    monkeypatch.setattr(delta_log, "_commits_after", renamed)
+    writer, _ = _writer_to(spark, tmp_path / "again", topics[1], f"it-{topics[1]}")
+    try:
+        writer(lines, 0)  # the same input files (a flow's id names its file)
+        assert writer.metrics[-1]["kafka_published"] == 2
+    finally:
+        writer.close()
+    from_files, recomputed = (_committed(spark, topic) for topic in topics)
+    assert [k for k, _ in from_files] == flow_ids and len(flow_ids) == 2
+    assert from_files == recomputed
+    assert all('"src_attribution_status":"unattributed"' in v for _, v in from_files)
