@@ -1,12 +1,15 @@
-"""Streaming throughput of the whole job from Kinesis vs a plain boto3 drain of the same stream.
+"""Streaming throughput of the whole job from Kinesis, against a plain boto3 drain of the same
+stream and against ``dredge backfill`` of the same lines from files.
 
-One run: a fresh kinesalite stream is filled with a simulated fleet's CloudWatch envelopes
-(~``--flows`` flow lines over ``--shards`` shards); then (a) a plain boto3 ``GetRecords`` drain
-of every shard (``bench.kinesis``'s helper: records fetched, nothing decoded) and the same
-drain gunzipping and JSON-decoding each envelope (the least any consumer does), (b) the real
-streaming job (``start_stream``, ``availableNow``, Delta + Kafka sinks) drains it. Both are
-reported in flow lines/s; the ratio is job / boto3. The job's time runs from ``start_stream``
-to the query's end, its first batch's start-up (Python workers, code generation) included.
+One run, one session: a simulated fleet's CloudWatch envelopes (~``--flows`` flow lines) fill
+a fresh kinesalite stream of ``--shards`` shards, and the same lines land as flow-log files;
+then (a) a plain boto3 ``GetRecords`` drain of every shard (``bench.kinesis``'s helper:
+records fetched, nothing decoded) and the same drain gunzipping and JSON-decoding each
+envelope (the least any consumer does); (b) a warm-up: the whole job drains a tenth of the
+envelopes from a stream of their own, not measured; (c) the streaming job (``start_stream``,
+``availableNow``, Delta + Kafka sinks) drains the full stream, timed from ``start_stream`` to
+the query's end; (d) ``dredge backfill`` of the files. Rates are flow lines/s; the ratios are
+job / backfill (the target: >= 0.5) and job / boto3.
 
 Run: ``python -m bench.stream [--flows N --shards S]``; writes bench/results/stream.json and
 prints one line.
@@ -35,7 +38,7 @@ from bench.streamkit import (
     run_bench,
     simulate_fleet,
 )
-from spark_jobs.jobs.enrich_flows import start_stream
+from spark_jobs.jobs.enrich_flows import run_backfill, start_stream
 from spark_jobs.sim.envelopes import decode
 from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
 
@@ -58,10 +61,49 @@ def _boto3_decode_drain(stream: str) -> tuple[int, float]:
     return lines, time.perf_counter() - started
 
 
+def _drain_with_job(
+    spark: SparkSession, root: Path, sim: Path, envelopes: list[Any], shards: int
+) -> tuple[float, list[dict[str, Any]], Any]:
+    """Put ``envelopes`` into a fresh stream and drain it with the whole job
+    (``availableNow``, both sinks) under ``root``: seconds from ``start_stream`` to the
+    query's end, the batches that read records, and the query."""
+    stream = new_stream(shards)
+    try:
+        sink = KinesisSink(kinesis_client(REGION, ENDPOINT), stream, shards, throttle=False)
+        sink.put(envelopes)
+        sink.close()
+        cfg = job_config(root, stream, f"bench.stream.{root.parent.name}.{root.name}",
+                         "available_now")  # fmt: skip
+        build_ownership(spark, cfg, sim)
+        started = time.monotonic()
+        query, writer = start_stream(spark, cfg)
+        query.awaitTermination()
+        seconds = time.monotonic() - started
+    finally:
+        kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
+    batches = [m for m in writer.metrics if int(m["records_in"]) > 0]
+    return seconds, batches, query
+
+
+def _backfill(spark: SparkSession, root: Path, sim: Path, topic: str) -> dict[str, Any]:
+    """``dredge backfill`` of the same flow lines as files (both sinks)."""
+    cfg = job_config(root, "unused", topic, "available_now")
+    build_ownership(spark, cfg, sim)
+    started = time.monotonic()
+    writer = run_backfill(spark, cfg, str(sim / "flowlogs"), "text")
+    seconds = time.monotonic() - started
+    lines = sum(int(m["lines_parsed"]) for m in writer.metrics)
+    return {"flow_lines": lines, "seconds": round(seconds, 2),
+            "flows_per_s": round(lines / seconds), "batches": len(writer.metrics)}  # fmt: skip
+
+
 def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[str, Any]:
-    """Fill a stream, drain it with boto3, then with the job; returns the figures."""
-    envelopes = simulate_fleet(work, flows)
+    """Fill a stream, drain it with boto3, then with the job (after a warm-up drain of a
+    tenth of it, not measured: every measured run finds the JIT and Spark's code cache
+    warm), then backfill the same lines from files; returns the figures."""
+    envelopes = simulate_fleet(work, flows, files=True)
     lines = sum(e.n_events for e in envelopes)
+    sim = work / "sim"
     stream = new_stream(shards)
     try:
         sink = KinesisSink(kinesis_client(REGION, ENDPOINT), stream, shards, throttle=False)
@@ -69,16 +111,11 @@ def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[st
         sink.close()
         records, boto3_s = _boto3_drain(stream)
         decoded, decode_s = _boto3_decode_drain(stream)
-        cfg = job_config(work / "data", stream, f"bench.stream.{work.name}", "available_now")
-        build_ownership(spark, cfg, work / "sim")
-        started = time.monotonic()
-        query, writer = start_stream(spark, cfg)
-        query.awaitTermination()
-        job_s = time.monotonic() - started
     finally:
         kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
-    metrics: list[dict[str, Any]] = list(writer.metrics)
-    batches = [m for m in metrics if int(m["records_in"]) > 0]
+    _drain_with_job(spark, work / "warm", sim, envelopes[::10], shards)
+    job_s, batches, query = _drain_with_job(spark, work / "job", sim, envelopes, shards)
+    backfill = _backfill(spark, work / "backfill", sim, f"bench.stream.{work.name}.backfill")
     job_lines = sum(int(m["lines_parsed"]) for m in batches)
     boto3_rate, job_rate = lines / boto3_s, job_lines / job_s
     return {
@@ -105,8 +142,12 @@ def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[st
             "batch_duration_s": percentiles([float(m["duration_s"]) for m in batches]),
             "phase_s": phase_seconds(batches),
             "query_ms_p50": progress_ms(query),
-            "max_records_per_batch": cfg.source.max_records_per_batch,
+            "max_records_per_batch": job_config(
+                work, "-", "-", "available_now"
+            ).source.max_records_per_batch,
         },
+        "dredge_backfill": backfill,
+        "ratio_vs_backfill": round(job_rate / backfill["flows_per_s"], 3),
         "ratio_vs_boto3": round(job_rate / boto3_rate, 4),
         "ratio_vs_boto3_gunzip_json": round(job_rate * decode_s / decoded, 4),
         "cores": os.cpu_count(),
@@ -130,7 +171,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"({job['batches']} batches, {job['seconds']} s) vs boto3 drain "
           f"{plain['flows_per_s']} flows/s: ratio {result['ratio_vs_boto3']} (vs boto3 + "
           f"gunzip + JSON {result['boto3_drain_gunzip_json']['flows_per_s']} flows/s: "
-          f"{result['ratio_vs_boto3_gunzip_json']})")  # fmt: skip
+          f"{result['ratio_vs_boto3_gunzip_json']}); vs dredge backfill of the same lines "
+          f"{result['dredge_backfill']['flows_per_s']} flows/s: "
+          f"{result['ratio_vs_backfill']}")  # fmt: skip
     return result
 
 

@@ -40,12 +40,15 @@ REGION = "us-east-1"
 SIM_MINUTES = 2
 
 
-def simulate_fleet(work: Path, flows: int, apps: int = 30) -> list[Envelope]:
+def simulate_fleet(
+    work: Path, flows: int, apps: int = 30, *, files: bool = False
+) -> list[Envelope]:
     """About ``flows`` flow lines of a simulated fleet as envelopes (delivery order); the
-    inventory snapshots land in ``work/sim``."""
+    inventory snapshots land in ``work/sim``, and with ``files`` the same lines as flow-log
+    files in ``work/sim/flowlogs``."""
     sink = ListSink()
     run(SimConfig(out=work / "sim", minutes=SIM_MINUTES, apps=apps,
-                  flows_per_minute=max(1, -(-flows // SIM_MINUTES)), write_files=False,
+                  flows_per_minute=max(1, -(-flows // SIM_MINUTES)), write_files=files,
                   write_truth=False, malformed_share=0.0), sink)  # fmt: skip
     return sink.envelopes
 

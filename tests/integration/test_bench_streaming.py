@@ -49,6 +49,11 @@ def test_stream_bench_tiny(spark: Any, tmp_path: Path, capsys: pytest.CaptureFix
     assert 0 < job["kafka_published"] <= job["flows_final"]
     assert job["flows_per_s"] > 0 and result["boto3_drain"]["flows_per_s"] > 0
     assert result["ratio_vs_boto3"] > 0
+    backfill = result["dredge_backfill"]  # the same lines from files, in the same session
+    assert backfill["flow_lines"] == result["flow_lines"] and backfill["flows_per_s"] > 0
+    assert result["ratio_vs_backfill"] == pytest.approx(
+        job["flows_per_s"] / backfill["flows_per_s"], rel=0.02
+    )  # the rates are rounded to whole flows/s
     assert "bench.stream:" in capsys.readouterr().out
 
 
