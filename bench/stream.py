@@ -41,6 +41,7 @@ from bench.streamkit import (
 from spark_jobs.jobs.enrich_flows import run_backfill, start_stream
 from spark_jobs.sim.envelopes import decode
 from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
+from spark_jobs.sinks.progress import ensure_progress_logger
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stream.json"
 
@@ -79,6 +80,8 @@ def _drain_with_job(
         query, writer = start_stream(spark, cfg)
         query.awaitTermination()
         seconds = time.monotonic() - started
+        writer.close()  # its cached dimension tables go before the next run
+        ensure_progress_logger(spark).wait_terminated(str(query.runId))
     finally:
         kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
     batches = [m for m in writer.metrics if int(m["records_in"]) > 0]

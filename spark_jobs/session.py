@@ -9,6 +9,7 @@ only Dredge's SQL settings are applied.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -54,7 +55,15 @@ COMMON_CONF = {
     # its rows come instead of sorting them all by partition first (more partitions than
     # this in one task: it sorts the rest, as Spark does by default).
     "spark.sql.maxConcurrentOutputFileWriters": "4",
+    # Flow-log files are small gzip files of very different sizes whose lines cost far more
+    # CPU to parse than their bytes cost to open. Spark's estimate of a file's opening cost
+    # (4 MB) would pack them into partitions by count, largest first: one task would parse
+    # most of a batch while the other cores wait. With this estimate they are packed by size.
+    "spark.sql.files.openCostInBytes": "65536",
 }
+# Partitions of a file read per local core: a gzip file cannot be split, so files of very
+# different sizes even out only over several tasks per core (Spark's default is one).
+FILE_PARTITIONS_PER_CORE = 4
 
 # HotSpot leaves methods over 8,000 bytes of bytecode to the interpreter (DontCompileHugeMethods),
 # and whole-stage codegen writes one method per stage: the parse's projection and the
@@ -126,6 +135,7 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
         conf.update(LOCAL_CONF)
         conf["spark.jars"] = ",".join(local_jars(cfg.jars_dir))
         conf["spark.ui.enabled"] = str(cfg.ui_enabled).lower()
+        conf["spark.sql.files.minPartitionNum"] = str(FILE_PARTITIONS_PER_CORE * cores(cfg.master))
     conf.update(cfg.conf)
     if cfg.platform == "local":
         for key in JVM_OPTION_KEYS:
@@ -135,6 +145,18 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
         if archive.is_file() and ARCHIVE_AT_EXIT not in driver and CDS_OPTION not in driver:
             conf[JVM_OPTION_KEYS[0]] = f"{driver} {CDS_OPTION}{archive} {CDS_QUIET}"
     return conf
+
+
+def cores(master: str) -> int:
+    """The task slots of a local master: ``local[N]``, ``local[*]`` (this machine's CPUs),
+    ``local-cluster[workers, cores, memory]``; ``local`` is one."""
+    found = re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]", master)
+    if found:
+        return int(found[1]) if found[1] != "*" else os.cpu_count() or 1
+    found = re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,.*\]", master)
+    if found:
+        return int(found[1]) * int(found[2])
+    return 1
 
 
 def local_jvm_options(configured: str) -> str:

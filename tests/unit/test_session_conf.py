@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from spark_jobs.config import SparkConfig
-from spark_jobs.session import MissingJarsError, session_conf
+from spark_jobs.session import MissingJarsError, cores, session_conf
 
 
 def test_local_session_uses_project_jars_and_delta(tmp_path, monkeypatch):
@@ -24,6 +26,8 @@ def test_local_session_uses_project_jars_and_delta(tmp_path, monkeypatch):
     assert conf["spark.python.sql.dataFrameDebugging.enabled"] == "false"  # see session.py
     assert conf["spark.sql.inMemoryColumnarStorage.compressed"] == "false"  # see session.py
     assert conf["spark.sql.maxConcurrentOutputFileWriters"] == "4"  # see session.py
+    assert conf["spark.sql.files.openCostInBytes"] == "65536"  # see session.py
+    assert conf["spark.sql.files.minPartitionNum"] == str(4 * (os.cpu_count() or 1))  # local[*]
     assert conf["spark.x"] == "y"
     assert "spark.jars.packages" not in conf
 
@@ -35,6 +39,20 @@ def test_cluster_platforms_use_the_cluster_jars(tmp_path, monkeypatch):
         assert "spark.jars" not in conf
         assert "spark.sql.extensions" not in conf
         assert conf["spark.sql.session.timeZone"] == "UTC"
+        assert conf["spark.sql.files.openCostInBytes"] == "65536"
+        assert "spark.sql.files.minPartitionNum" not in conf  # the cluster's cores: its own
+
+
+def test_file_partitions_follow_the_local_masters_cores(tmp_path, monkeypatch):
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    (tmp_path / "delta.jar").write_bytes(b"")
+    for master, slots in (("local[3]", 3), ("local[2,4]", 2), ("local", 1),
+                          ("local-cluster[2, 1, 1024]", 2), ("local[*]", os.cpu_count())):  # fmt: skip
+        conf = session_conf(SparkConfig(master=master))
+        assert conf["spark.sql.files.minPartitionNum"] == str(4 * (slots or 1)), master
+    assert cores("spark://host:7077") == 1  # not a local master: no guess
+    over = session_conf(SparkConfig(conf={"spark.sql.files.minPartitionNum": "64"}))
+    assert over["spark.sql.files.minPartitionNum"] == "64"  # a configured value wins
 
 
 def test_missing_jars_tell_you_to_run_setup(tmp_path, monkeypatch):
