@@ -34,7 +34,6 @@ SETTINGS = {
     "spark.sql.inMemoryColumnarStorage.compressed": ("false", "true"),
     "spark.sql.adaptive.enabled": ("true", "false"),
     "spark.sql.maxConcurrentOutputFileWriters": ("4", "0"),
-    "spark.sql.files.openCostInBytes": ("65536", "4194304"),
     # Spark's default is the default parallelism: one partition per core
     "spark.sql.files.minPartitionNum": (str(4 * (os.cpu_count() or 1)), str(os.cpu_count() or 1)),
 }

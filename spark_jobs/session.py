@@ -55,14 +55,11 @@ COMMON_CONF = {
     # its rows come instead of sorting them all by partition first (more partitions than
     # this in one task: it sorts the rest, as Spark does by default).
     "spark.sql.maxConcurrentOutputFileWriters": "4",
-    # Flow-log files are small gzip files of very different sizes whose lines cost far more
-    # CPU to parse than their bytes cost to open. Spark's estimate of a file's opening cost
-    # (4 MB) would pack them into partitions by count, largest first: one task would parse
-    # most of a batch while the other cores wait. With this estimate they are packed by size.
-    "spark.sql.files.openCostInBytes": "65536",
 }
-# Partitions of a file read per local core: a gzip file cannot be split, so files of very
-# different sizes even out only over several tasks per core (Spark's default is one).
+# Partitions of a file read per local core. Spark packs a read's files into about one
+# partition per core, largest files first, and a gzip file cannot be split: with flow-log
+# files of very different sizes, one task would parse most of a batch while the other cores
+# wait. Several smaller partitions per core even out (bench.settings measures it).
 FILE_PARTITIONS_PER_CORE = 4
 
 # HotSpot leaves methods over 8,000 bytes of bytecode to the interpreter (DontCompileHugeMethods),

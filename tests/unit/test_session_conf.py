@@ -26,7 +26,6 @@ def test_local_session_uses_project_jars_and_delta(tmp_path, monkeypatch):
     assert conf["spark.python.sql.dataFrameDebugging.enabled"] == "false"  # see session.py
     assert conf["spark.sql.inMemoryColumnarStorage.compressed"] == "false"  # see session.py
     assert conf["spark.sql.maxConcurrentOutputFileWriters"] == "4"  # see session.py
-    assert conf["spark.sql.files.openCostInBytes"] == "65536"  # see session.py
     assert conf["spark.sql.files.minPartitionNum"] == str(4 * (os.cpu_count() or 1))  # local[*]
     assert conf["spark.x"] == "y"
     assert "spark.jars.packages" not in conf
@@ -39,7 +38,6 @@ def test_cluster_platforms_use_the_cluster_jars(tmp_path, monkeypatch):
         assert "spark.jars" not in conf
         assert "spark.sql.extensions" not in conf
         assert conf["spark.sql.session.timeZone"] == "UTC"
-        assert conf["spark.sql.files.openCostInBytes"] == "65536"
         assert "spark.sql.files.minPartitionNum" not in conf  # the cluster's cores: its own
 
 
