@@ -36,15 +36,18 @@ def ensure_table(
     properties: Mapping[str, str] | None = None,
 ) -> None:
     """Create an empty Delta table with ``schema`` (and table ``properties``, ``delta.*``) if
-    none exists at ``path``; an existing table is left as it is."""
+    none exists at ``path``; an existing table is left as it is. A metadata commit only: no
+    empty DataFrame is written (a Spark job)."""
     if table_exists(spark, path):
         return
-    writer = spark.createDataFrame([], schema).write.format("delta").mode("ignore")
-    for key, value in (properties or {}).items():
-        writer = writer.option(key, value)
+    from delta.tables import DeltaTable
+
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(path)
+        builder = builder.partitionedBy(*partition_by)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
+    builder.execute()
 
 
 def table_version(spark: SparkSession, path: str, *, missing: int | None = None) -> int:

@@ -105,3 +105,22 @@ def test_a_real_jvm_error_is_not_hidden_by_the_fallback(spark, tmp_path: Path, m
     with pytest.raises(Exception) as raised:
         delta.table_state(spark, str(path))
     assert type(raised.value).__name__ == "Py4JJavaError"
+
+
+def test_ensure_table_commits_an_empty_table_once(spark, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    schema = spark.range(1).selectExpr("id", "map('k', 'v') AS extra", "'p' AS part").schema
+    props = {"delta.dataSkippingStatsColumns": "id"}
+    _, jobs = spark_jobs_run_by(
+        spark, lambda: delta.ensure_table(spark, path, schema, ("part",), props)
+    )
+    assert jobs <= 1  # a metadata commit, no empty DataFrame written
+    table = spark.read.format("delta").load(path)
+    assert table.schema == schema and table.count() == 0
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+    assert detail.partitionColumns == ["part"] and detail.properties == props
+    spark.range(2).selectExpr("id", "map('k', 'v') AS extra", "'q' AS part").write.format(
+        "delta"
+    ).mode("append").save(path)
+    delta.ensure_table(spark, path, schema, ("part",), {"delta.other": "x"})  # there: untouched
+    assert delta.table_state(spark, path) == delta.TableState(1, props)
