@@ -5,13 +5,13 @@ One run, one session: a simulated fleet's CloudWatch envelopes (~``--flows`` flo
 a fresh kinesalite stream of ``--shards`` shards, and the same lines land as flow-log files;
 then (a) a plain boto3 ``GetRecords`` drain of every shard (``bench.kinesis``'s helper:
 records fetched, nothing decoded) and the same drain gunzipping and JSON-decoding each
-envelope (the least any consumer does); (b) a warm-up: the whole job drains a tenth of the
-envelopes from a stream of their own, not measured; (c) the streaming job (``start_stream``,
+envelope (the least any consumer does); (b) a warm-up: the whole job drains every ``--warm-every``-th
+envelope (default 10) from a stream of their own, not measured; (c) the streaming job (``start_stream``,
 ``availableNow``, Delta + Kafka sinks) drains the full stream, timed from ``start_stream`` to
 the query's end; (d) ``dredge backfill`` of the files. Rates are flow lines/s; the ratios are
 job / backfill (the target: >= 0.5) and job / boto3.
 
-Run: ``python -m bench.stream [--flows N --shards S]``; writes bench/results/stream.json and
+Run: ``python -m bench.stream [--flows N --shards S --warm-every N]``; writes bench/results/stream.json and
 prints one line.
 """
 
@@ -100,10 +100,13 @@ def _backfill(spark: SparkSession, root: Path, sim: Path, topic: str) -> dict[st
             "flows_per_s": round(lines / seconds), "batches": len(writer.metrics)}  # fmt: skip
 
 
-def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[str, Any]:
-    """Fill a stream, drain it with boto3, then with the job (after a warm-up drain of a
-    tenth of it, not measured: every measured run finds the JIT and Spark's code cache
-    warm), then backfill the same lines from files; returns the figures."""
+def measure(
+    spark: SparkSession, work: Path, flows: int, shards: int, warm_every: int = 10
+) -> dict[str, Any]:
+    """Fill a stream, drain it with boto3, then with the job (after a warm-up drain of every
+    ``warm_every``-th envelope, not measured, so that every measured run finds the JIT and
+    Spark's code cache warm; 0: none), then backfill the same lines from files; returns the
+    figures."""
     envelopes = simulate_fleet(work, flows, files=True)
     lines = sum(e.n_events for e in envelopes)
     sim = work / "sim"
@@ -116,7 +119,8 @@ def measure(spark: SparkSession, work: Path, flows: int, shards: int) -> dict[st
         decoded, decode_s = _boto3_decode_drain(stream)
     finally:
         kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
-    _drain_with_job(spark, work / "warm", sim, envelopes[::10], shards)
+    if warm_every:
+        _drain_with_job(spark, work / "warm", sim, envelopes[::warm_every], shards)
     job_s, batches, query = _drain_with_job(spark, work / "job", sim, envelopes, shards)
     backfill = _backfill(spark, work / "backfill", sim, f"bench.stream.{work.name}.backfill")
     job_lines = sum(int(m["lines_parsed"]) for m in batches)
@@ -163,10 +167,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__)
     p.add_argument("--flows", type=int, default=100_000, help="flow lines (approximately)")
     p.add_argument("--shards", type=int, default=4)
+    p.add_argument("--warm-every", type=int, default=10,
+                   help="warm up on every N-th envelope first (0: no warm-up)")  # fmt: skip
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     result = run_bench(
-        "stream", args.out, lambda spark, work: measure(spark, work, args.flows, args.shards)
+        "stream",
+        args.out,
+        lambda spark, work: measure(spark, work, args.flows, args.shards, args.warm_every),
     )
     job, plain = result["dredge_stream"], result["boto3_drain"]
     print(f"bench.stream: {result['flow_lines']} flows in {result['records']} records, "
