@@ -3,8 +3,9 @@ input, in one session after a warm-up, each part measured to its floor (a ``noop
 cached input) beside the plain split that bench.pipeline's ratio is measured against.
 
 Parts: the plain split; read + parse to ``noop``; + attribution to ``noop`` (the parsed lines
-cached, as the batch writer does); the enriched Delta write from a cache of the enriched
-rows; the Kafka publication from a cache of its messages; the whole backfill.
+cached, as the batch writer does); the enriched rows into a cache (attribution once); the
+enriched Delta write from that cache; the Kafka publication from the files that write added
+(as the batch writer builds its messages); the whole backfill.
 
 Run: ``python -m bench.parts [--minutes M --flows-per-minute F]`` (needs the local Kafka
 broker). Writes bench/results/parts.json and prints one line per part.
@@ -37,6 +38,7 @@ from spark_jobs.sources.files import read_flow_log_text
 from spark_jobs.sources.ownership import freshness_of, scope_freshness_of
 from spark_jobs.transforms.batch import AttributionRules, BatchInputs, batch_outputs
 from spark_jobs.transforms.enrich import ownership_ranges
+from spark_jobs.transforms.output import PARTITION_COLUMNS, to_kafka_messages
 from spark_jobs.transforms.parse import parse_flow_lines_by_format
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parts.json"
@@ -122,11 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = _outputs(spark, parsed, root)
         parts["attribution_noop_from_cached_parse"] = _timed(lambda: _noop(out.enriched))
         enriched = out.enriched.cache()
-        messages = out.messages.cache()
-        parts["fill_enriched_and_message_caches"] = _timed(
-            lambda: (enriched.count(), messages.count())
-        )
-        rollup = _druid_rollup_rows(messages)
+        parts["fill_enriched_cache"] = _timed(enriched.count)
         target = str(work / "delta-alone")
         delta.ensure_table(spark, target, enriched.schema, ("event_date", "event_hour"),
                            ENRICHED_TABLE_PROPERTIES)  # fmt: skip
@@ -136,9 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         k = config.load("conf/local.yaml").kafka
         topic = f"bench.{work.name}.alone"
         ensure_topics(k.bootstrap_servers, topic, k.topic_partitions, {})
-        parts["kafka_publish_from_cache"] = _timed(lambda: publish_batch(
-            messages, 0, bootstrap=k.bootstrap_servers, topic=topic,
+        data = enriched.drop(*PARTITION_COLUMNS).schema
+
+        def from_files() -> DataFrame:
+            rows = delta.written_rows(spark, target, data, app_id="parts", batch_id=0, since=0)
+            assert rows is not None  # this Delta build lists a commit's files
+            return to_kafka_messages(rows)
+
+        parts["kafka_publish_from_written_files"] = _timed(lambda: publish_batch(
+            from_files(), 0, bootstrap=k.bootstrap_servers, topic=topic,
             app_id=f"parts-{work.name}", tasks=k.producer_tasks, rows=lines))  # fmt: skip
+        messages = from_files().cache()
+        rollup = _druid_rollup_rows(messages)
         run_root = roots.root(work / "run", 10_000)
         base["kafka"]["topic"] = f"bench.{work.name}.run"
         whole = _backfill(spark, base, run_root, files)

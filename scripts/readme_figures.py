@@ -138,7 +138,7 @@ def parts(r: Result) -> tuple[str, str]:
         "inputs)",
         f"plain split {rate('plain_split_to_parquet')}, read + parse {rate('read_parse_noop')}, "
         f"attribution from the cached parse {rate('attribution_noop_from_cached_parse')}, "
-        f"Delta write {rate('delta_write_from_cache')}, Kafka {rate('kafka_publish_from_cache')}, "
+        f"Delta write {rate('delta_write_from_cache')}, Kafka {rate('kafka_publish_from_written_files')}, "
         f"whole backfill {rate('dredge_backfill')} lines/s",
     )
 

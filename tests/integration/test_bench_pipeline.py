@@ -35,8 +35,8 @@ def test_parts_bench_tiny(tmp_path):
     result = json.loads(out.read_text())
     assert set(result["seconds"]) == {
         "plain_split_to_parquet", "read_parse_noop", "fill_parsed_cache",
-        "attribution_noop_from_cached_parse", "fill_enriched_and_message_caches",
-        "delta_write_from_cache", "kafka_publish_from_cache", "dredge_backfill",
+        "attribution_noop_from_cached_parse", "fill_enriched_cache",
+        "delta_write_from_cache", "kafka_publish_from_written_files", "dredge_backfill",
     }  # fmt: skip
     assert set(result["flows_per_s"]) == set(result["seconds"])  # every part was measured
     assert result["lines"] > 200
