@@ -201,6 +201,14 @@ def start_stream(spark: SparkSession, cfg: DredgeConfig) -> tuple[StreamingQuery
 def run_stream(spark: SparkSession, cfg: DredgeConfig) -> FlowBatchWriter:
     """Kinesis -> enrichment until stopped (or drained, with the available_now trigger)."""
     query, writer = start_stream(spark, cfg)
+    return _until_ended(spark, query, writer)
+
+
+def _until_ended(
+    spark: SparkSession, query: StreamingQuery, writer: FlowBatchWriter
+) -> FlowBatchWriter:
+    """Wait for ``query`` to end, release the writer's caches, and let the progress listener
+    handle the query's last events (the driver may exit right after)."""
     try:
         query.awaitTermination()
     finally:
@@ -231,11 +239,8 @@ def run_backfill(
         stage = text_file_stage()
     writer = FlowBatchWriter(stage, targets_for(cfg, name))
     cfg_now = replace(cfg, stream=replace(cfg.stream, trigger="available_now", query_name=name))
-    try:
-        start_query(lines, writer, cfg_now, checkpoint).awaitTermination()
-    finally:
-        writer.close()
-    return writer
+    ensure_progress_logger(spark)
+    return _until_ended(spark, start_query(lines, writer, cfg_now, checkpoint), writer)
 
 
 def _lines_stage(log_format: str | None) -> Stage:
