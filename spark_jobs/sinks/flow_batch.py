@@ -277,7 +277,7 @@ class FlowBatchWriter:
             enriched.sparkSession, t.enriched, enriched.drop(*PARTITIONS).schema,
             app_id=t.app_id, batch_id=plan.batch_id, since=plan.enriched_version,
         )  # fmt: skip
-        return to_kafka_messages(rows) if rows is not None else batch.outputs.messages
+        return to_kafka_messages(rows if rows is not None else batch.untallied().enriched)
 
     def _note_held(self, version: int, held_in: int) -> None:
         """Remember that pending ``version`` was empty (``held_in`` rows came from it)."""

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.schemas import PARSED_FLOW_SCHEMA, QUARANTINE_SCHEMA
 from spark_jobs.transforms.enrich import ATTRIBUTED, BY_ENI, CONFLICT, SIDES, with_attribution
-from spark_jobs.transforms.output import to_enriched_rows, to_kafka_messages
+from spark_jobs.transforms.output import to_enriched_rows
 from spark_jobs.transforms.parse import filter_valid_flows, to_quarantine_rows
 
 HELD = "_held"  # a flow brought back from the pending table (not new in this batch)
@@ -50,12 +50,13 @@ class AttributionRules:
 
 @dataclass(frozen=True)
 class BatchOutputs:
-    """What a batch writes: quarantine rows, final enriched rows, their Kafka messages, and
-    the flows still pending (the pending table's next content)."""
+    """What a batch writes: quarantine rows, final enriched rows and the flows still pending
+    (the pending table's next content). The Kafka messages are built from the enriched rows
+    (:func:`~spark_jobs.transforms.output.to_kafka_messages`) as the batch writer reads them
+    back from their Delta commit."""
 
     quarantine: DataFrame
     enriched: DataFrame
-    messages: DataFrame
     pending: DataFrame
 
 
@@ -115,6 +116,5 @@ def batch_outputs(
     return BatchOutputs(
         quarantine=quarantine.select(*QUARANTINE_SCHEMA.names),
         enriched=final,
-        messages=to_kafka_messages(to_enriched_rows(attributed.where(~F.col("is_pending")))),
         pending=attributed.where(F.col("is_pending")).select(*PARSED_FLOW_SCHEMA.names),
     )
