@@ -46,6 +46,7 @@ from bench.streamkit import (
 from spark_jobs.jobs.enrich_flows import start_stream
 from spark_jobs.sim.envelopes import Envelope
 from spark_jobs.sim.kinesis import KinesisSink, kinesis_client
+from spark_jobs.sinks.progress import ensure_progress_logger
 
 WARMUP_S = 2.0  # seconds of traffic sent first, processed, not measured
 RESULTS = Path(__file__).resolve().parent / "results" / "latency.json"
@@ -209,6 +210,8 @@ def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
         drained = _wait(writer, _lines_done(warm_lines + producer.lines, watch), 300)
     finally:
         query.stop()
+        writer.close()
+        ensure_progress_logger(spark).wait_terminated(str(query.runId))
         watch.stop.set()
         watch.join()
         kinesis_client(REGION, ENDPOINT).delete_stream(StreamName=stream)
