@@ -167,7 +167,9 @@ def stream(r: Result) -> tuple[str, str]:
     return (
         f"{_int(r.num('flow_lines'))} flows in {_int(r.num('records'))} records, "
         f"{_int(r.num('shards'))} shards, the whole job (availableNow)",
-        f"{_int(r.num('dredge_stream.flows_per_s'))} flows/s; boto3 drain "
+        f"{_int(r.num('dredge_stream.flows_per_s'))} flows/s; `dredge backfill` of the same "
+        f"lines {_int(r.num('dredge_backfill.flows_per_s'))} flows/s, ratio "
+        f"{_ratio(r.num('ratio_vs_backfill'))}; boto3 drain "
         f"{_int(r.num('boto3_drain.flows_per_s'))} flows/s, ratio "
         f"{_ratio(r.num('ratio_vs_boto3'))}",
     )
