@@ -267,7 +267,8 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def duration_seconds(text: str) -> float | None:
-    """``'90'``, ``'30s'``, ``'5m'``, ``'1h'`` -> seconds; None unless a positive duration."""
+    """A duration (a positive number with an optional ``s``/``m``/``h`` unit, seconds by
+    default) as seconds; None for anything else."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
     if not m or float(m.group(1)) <= 0:
         return None

@@ -74,7 +74,8 @@ class RefreshOptions:
 
 
 def parse_duration(text: str) -> float:
-    """``'90'``, ``'30s'``, ``'5m'``, ``'1h'`` -> seconds (> 0)."""
+    """A duration flag (a positive number with an optional ``s``/``m``/``h`` unit, seconds
+    by default) as seconds; an argparse error otherwise."""
     seconds = config.duration_seconds(text)
     if seconds is None:
         raise argparse.ArgumentTypeError(f"bad duration {text!r} (e.g. 30s, 5m, 1h)")

@@ -50,12 +50,12 @@ class PhaseClock:
             self.phases[name] = round(self.phases.get(name, 0.0) + spent, 3)
 
 
-def concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None:
+def concurrently(first: Callable[[], T], *others: Callable[[], None]) -> T:
     """Run ``first`` here and each of ``others`` in its own thread (Spark schedules their jobs
-    side by side); return when all are done, raising the first error (a later one is only
-    logged). Used for the sinks of a batch: the Delta commits and the Kafka transactions
-    are each idempotent per batch id, so none waits for another: a batch that fails in one
-    is replayed and the ones that had finished write nothing twice.
+    side by side); return ``first``'s result when all are done, raising the first error (a
+    later one is only logged). Used for the writes of a batch: each is idempotent per batch
+    id, so none waits for another: a batch that fails in one is replayed and the ones that
+    had finished write nothing twice.
     The threads inherit the batch's Spark local properties (job group, scheduler pool).
     """
     errors: list[BaseException] = []
@@ -73,8 +73,9 @@ def concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None
     for thread in threads:
         thread.start()
     mine: list[BaseException] = []
+    result: T | None = None
     try:
-        first()
+        result = first()
     except BaseException as exc:  # raised below, once the threads are done
         mine.append(exc)
     for thread in threads:
@@ -84,6 +85,7 @@ def concurrently(first: Callable[[], None], *others: Callable[[], None]) -> None
         log.error("also failed in the same batch: %r", later)
     if failed:
         raise failed[0]
+    return result  # type: ignore[return-value]  # set: ``first`` raised nothing
 
 
 def latest(memo: dict[int, T], version: int, make: Callable[[], T]) -> T:

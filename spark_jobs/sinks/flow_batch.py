@@ -225,7 +225,6 @@ class FlowBatchWriter:
         wrote (a batch without final flows commits none and publishes nothing), then
         pending; returns the counts the writes reported."""
         t, plan, clock, out = self.targets, batch.plan, batch.clock, batch.outputs
-        wrote = {"kafka_published": 0, "kafka_tasks_skipped": 0}
 
         def quarantine() -> None:
             if batch.counts["quarantined"]:
@@ -235,20 +234,21 @@ class FlowBatchWriter:
                         since=plan.quarantine_version, first_attempt=batch.first,
                     )  # fmt: skip
 
-        def enriched() -> None:
+        def enriched() -> bool:  # False: a replay found its marker
             with clock("delta"):
-                wrote["enriched"] = delta.write_batch(  # False: a replay found its marker
+                return delta.write_batch(
                     out.enriched, t.enriched, app_id=t.app_id, batch_id=plan.batch_id,
                     partition_by=PARTITIONS, since=plan.enriched_version,
                     first_attempt=batch.first,
                 )  # fmt: skip
 
         with clock("sinks"):
-            concurrently(enriched, quarantine)
-        tallied = batch.tallied(bool(wrote.pop("enriched")))
+            written = concurrently(enriched, quarantine)
+        tallied = batch.tallied(written)
+        published, skipped = 0, 0
         if t.kafka and tallied["flows_final"]:  # no final flow: no enriched commit, no message
             with clock("kafka"):
-                wrote["kafka_published"], wrote["kafka_tasks_skipped"] = publish_batch(
+                published, skipped = publish_batch(
                     self._messages(batch), plan.batch_id, bootstrap=t.kafka_bootstrap or "",
                     topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
                     options=t.kafka_options, rows=batch.counts["lines_parsed"],
@@ -264,7 +264,7 @@ class FlowBatchWriter:
         if tallied["flows_final"] and t.dq_sample_fraction > 0:
             with clock("quality"):
                 batch.quality = self._quality(batch.untallied().enriched)
-        return {**tallied, **wrote}
+        return {**tallied, "kafka_published": published, "kafka_tasks_skipped": skipped}
 
     def _messages(self, batch: _Batch) -> DataFrame:
         """The batch's Kafka messages, built from the rows its enriched commit wrote (a

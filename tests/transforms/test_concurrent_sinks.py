@@ -28,6 +28,12 @@ def test_both_sinks_run_at_the_same_time():
     assert seen == {"delta saw kafka": True, "kafka saw delta": True}
 
 
+def test_the_first_ones_result_is_returned_once_all_are_done():
+    done: list[str] = []
+    assert concurrently(lambda: "written", lambda: done.append("other")) == "written"
+    assert done == ["other"]
+
+
 def test_an_error_in_the_thread_is_raised_after_the_other_sink_finished():
     done: list[str] = []
 
