@@ -64,7 +64,14 @@ else
   fi
 fi
 
-# 4. Kinesis emulator (npm)
+# 4. Bytecode in the pyspark zips Spark's own Python processes import from (workers, Python
+# data source planners, a streaming source runner per query): they load it instead of
+# compiling pyspark from source at every start. Optional, like the archive.
+if ! "$VENV/bin/python" scripts/pyspark_bytecode.py; then
+  echo "setup: pyspark bytecode skipped; Spark's Python processes compile pyspark at start"
+fi
+
+# 5. Kinesis emulator (npm)
 if [ ! -d services/kinesis/node_modules/kinesalite ]; then
   echo "setup: kinesalite from npm"
   (cd services/kinesis && npm install --no-audit --no-fund --silent)

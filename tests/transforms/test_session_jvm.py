@@ -55,3 +55,10 @@ def test_the_local_jvm_logs_with_dredges_log4j_file(spark):
     assert not log4j.LogManager.getLogger("org.apache.hadoop.util.NativeCodeLoader").isWarnEnabled()
     assert log4j.LogManager.getLogger("org.apache.spark.sql.delta.DeltaLog").isWarnEnabled()
     assert not log4j.LogManager.getLogger("org.apache.spark.SparkContext").isInfoEnabled()
+
+
+def test_sparks_python_workers_import_pyspark_from_its_bytecode(spark):
+    """Spark puts pyspark.zip first on its Python processes' path; set-up gave the zip
+    bytecode (scripts/pyspark_bytecode.py), so a worker loads it rather than compiling."""
+    where = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("pyspark").__file__)
+    assert where.collect()[0].endswith("pyspark.zip/pyspark/__init__.pyc")
