@@ -57,7 +57,9 @@ def add_bytecode(path: Path) -> int:
         added = 0
         with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
             for info in infos:
-                out.writestr(info, (tree / info.filename).read_bytes() if not info.is_dir() else b"")
+                out.writestr(
+                    info, (tree / info.filename).read_bytes() if not info.is_dir() else b""
+                )
                 pyc = tree / (info.filename + "c")
                 if info.filename.endswith(".py") and pyc.is_file():
                     pyc_info = zipfile.ZipInfo(info.filename + "c", date_time=info.date_time)
