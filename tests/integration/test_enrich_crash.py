@@ -1,7 +1,9 @@
 """Exactly once across crashes: the streaming job (a separate driver process) is killed with
-SIGKILL at random points three times while it works through a Kinesis stream, restarted each
-time from its checkpoint, and finally drained. Every flow must be in Delta exactly once and
-published to Kafka exactly once (read_committed)."""
+SIGKILL three times while it works through a Kinesis stream - first while a batch is planned
+and its records read but not committed, then at random points - restarted each time from its
+checkpoint, and finally drained with another admission limit, after more records arrived.
+Every flow must be in Delta exactly once and published to Kafka exactly once
+(read_committed)."""
 
 from __future__ import annotations
 
@@ -28,13 +30,13 @@ KILLS = 3
 ENVELOPES, LINES_PER_ENVELOPE = 24, 20
 
 
-def _config(tmp_path: Path, stream: str, run: str, trigger: str) -> Path:
+def _config(tmp_path: Path, stream: str, run: str, trigger: str, max_records: int) -> Path:
     doc = {
         "extends": str(ROOT / "conf" / "base.yaml"),
         "spark": {"master": "local[2]", "shuffle_partitions": 2,
                   "jars_dir": str(ROOT / ".jars" / "spark")},
         "source": {"stream_names": [stream], "endpoint_url": KINESIS,
-                   "max_records_per_batch": 4},
+                   "max_records_per_batch": max_records},
         "paths": {"root": str(tmp_path / "data")},
         "kafka": {"bootstrap_servers": KAFKA, "topic": f"it.crash.{run}"},
         "stream": {"trigger": trigger, "trigger_interval": "500 milliseconds",
@@ -62,6 +64,19 @@ def _batches_done(metrics: Path) -> int:
     return metrics.read_text(errors="replace").count('"dredge_batch"') if metrics.exists() else 0
 
 
+def _in_flight(checkpoint: Path) -> int | None:
+    """The batch planned but not committed whose records an executor has read (the source
+    recorded where it stopped), if any."""
+    planned = {int(p.name) for p in (checkpoint / "offsets").glob("[0-9]*")}
+    committed = {int(p.name) for p in (checkpoint / "commits").glob("[0-9]*")}
+    open_batches = planned - committed
+    if not open_batches:
+        return None
+    batch = max(open_batches)
+    read = Path(f"{checkpoint}-source-meta").glob(f"{batch:012d}-*/*/*.json")
+    return batch if any(read) else None
+
+
 def _batch_ids(out: str, key: str) -> set[int]:
     """The batch ids of the ``{key: {...}}`` JSON lines of a driver's metrics."""
     lines = (json.loads(x) for x in out.splitlines() if x.startswith(f'{{"{key}"'))
@@ -86,8 +101,9 @@ def test_sigkill_three_times_then_drain_exactly_once(spark, tmp_path):
     ]
     put(stream, [envelope(lines[i : i + LINES_PER_ENVELOPE])
                  for i in range(0, len(lines), LINES_PER_ENVELOPE)])  # fmt: skip
-    live = _config(tmp_path, stream, run, "processing_time")
-    drain = _config(tmp_path, stream, run, "available_now")
+    live = _config(tmp_path, stream, run, "processing_time", max_records=4)
+    # a restart may change the admission limit: a replayed batch still reads what it planned
+    drain = _config(tmp_path, stream, run, "available_now", max_records=1000)
     snap = write_snapshot(tmp_path, "s0", "2026-01-01T00:00:00Z",
                           [("192.0.2.10", "api", "us-east-1", "us-east-1a"),
                            ("192.0.2.20", "db", "us-east-1", "us-east-1b")])  # fmt: skip
@@ -106,18 +122,33 @@ def test_sigkill_three_times_then_drain_exactly_once(spark, tmp_path):
 
     rnd = random.Random(run)
     log, metrics = tmp_path / "driver.log", tmp_path / "metrics.jsonl"
+    checkpoint = tmp_path / "data" / "checkpoints" / f"crash-{run}"
+    killed_in_flight = []  # batches planned and read, not committed, when a kill landed
     for kill in range(KILLS):
         before = _batches_done(metrics)
         proc = _start(live, log, metrics)
-        # wait until this attempt completes a batch (bounded), then kill at a random moment
+        # wait until this attempt completes a batch (bounded), then kill: the first time as
+        # soon as a further batch has read its records, later at a random moment
         deadline = time.monotonic() + 300
         while _batches_done(metrics) <= before and time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"driver exited with {proc.returncode} before kill {kill}")
             time.sleep(0.2)
-        time.sleep(rnd.uniform(0.0, 4.0))
+        if kill == 0:
+            deadline = time.monotonic() + 60
+            while _in_flight(checkpoint) is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+        else:
+            time.sleep(rnd.uniform(0.0, 4.0))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        if (batch := _in_flight(checkpoint)) is not None:
+            killed_in_flight.append(batch)
+    assert killed_in_flight, "no kill landed between a batch's read and its commit"
+    late = [flow_line("192.0.2.10", "192.0.2.20", T0 + 60 + len(lines) + i, nbytes=1000 + len(lines) + i)
+            for i in range(LINES_PER_ENVELOPE)]  # fmt: skip
+    put(stream, [envelope(late)])  # arrives while no driver runs: the drain reads it
+    lines += late
     done = subprocess.run(
         [sys.executable, "-m", "spark_jobs.cli", "stream", "--conf", str(drain)],
         cwd=ROOT, timeout=900, capture_output=True, text=True, env=_env(tmp_path / "drain.jsonl"),
@@ -152,7 +183,8 @@ def test_sigkill_three_times_then_drain_exactly_once(spark, tmp_path):
     )  # fmt: skip
     keys = [m.k for m in messages]
     duplicates = len(keys) - len(set(keys))
-    print(f"crash test: {KILLS} kills, {len(rows)} flows in Delta, {len(keys)} Kafka messages, "
+    print(f"crash test: {KILLS} kills ({len(killed_in_flight)} between a batch's read and its "
+          f"commit), {len(rows)} flows in Delta, {len(keys)} Kafka messages, "
           f"{duplicates} duplicates")  # fmt: skip
     assert duplicates == 0
     assert set(keys) == {r.flow_id for r in rows}

@@ -1,12 +1,10 @@
-"""dredge-kinesis against kinesalite: parallel shards, exactly-once, resharding, faults, KPL."""
+"""dredge-kinesis against kinesalite: parallel shards, exactly-once, resharding, faults, KPL.
+Exactly once across a driver killed between a batch's read and its commit, restarted with
+another admission limit: tests/integration/test_enrich_crash.py (the whole job's driver)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,7 +20,6 @@ import urllib3
 from spark_jobs.sources.kinesis import kpl, read_kinesis
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
@@ -162,42 +159,6 @@ def test_split_and_merge_while_the_query_runs(spark: Any, kinesis: Any, tmp_path
     rows = _rows(spark, name)
     assert len(rows) == 36  # nothing duplicated
     assert set(rows) == _expected(kinesis, stream, payloads, seqs)  # nothing lost
-
-
-@pytest.mark.timeout(1000)  # two driver starts; each bound below is for a busy machine
-def test_exactly_once_across_driver_sigkill_mid_batch(
-    kinesis: Any, tmp_path: Path, spark: Any
-) -> None:
-    stream = kh.create_stream(kinesis, 2)
-    payloads = [f"k-{i}".encode() for i in range(30)]
-    seqs = kh.put(kinesis, stream, payloads)
-    meta = tmp_path / "meta"
-    opts = json.dumps(kh.options(stream, str(meta), maxRecordsPerBatch="4"))
-    args = [str(tmp_path / "cp"), str(tmp_path / "delta")]
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
-    cmd = [sys.executable, str(HERE / "kinesis_query_runner.py"), opts, *args]
-    proc = subprocess.Popen([*cmd, "hold"], env=env, start_new_session=True)
-    try:
-        # Kill once the second batch (plan 2) has recorded where an executor stopped: the
-        # runner holds that batch, so it cannot have committed.
-        kh.wait_for(lambda: len(list(meta.glob("00000000000[2-9]-*/*/*.json"))) > 0, timeout=300)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    committed = len(list((tmp_path / "cp" / "commits").glob("[0-9]*")))
-    planned = len(list((tmp_path / "cp" / "offsets").glob("[0-9]*")))
-    assert (committed, planned) == (1, 2)  # killed mid-batch: the held batch was not committed
-    extra = [f"late-{i}".encode() for i in range(6)]
-    seqs += kh.put(kinesis, stream, extra)
-    payloads += extra
-    done = subprocess.run([*cmd, "available_now"], env=env, timeout=600, check=False)
-    assert done.returncode == 0
-    rows = spark.read.format("delta").load(args[1]).collect()
-    got = [(r.shard_id, r.sequence_number, bytes(r.data).decode()) for r in rows]
-    assert len(got) == 36
-    assert set(got) == _expected(kinesis, stream, payloads, seqs)
 
 
 def test_kpl_aggregated_records_are_split_with_sub_ids(
