@@ -24,10 +24,12 @@ FILES_FALLBACK = "the Kafka messages are computed from the batch's attribution a
 
 @dataclass(frozen=True)
 class TableState:
-    """A Delta table's latest committed version and its table properties (at that version)."""
+    """A Delta table's latest committed version, its table properties and, when the log
+    records it, how many data files it holds (all at that version)."""
 
     version: int
     properties: dict[str, str]
+    files: int | None = None
 
 
 def table_state(spark: SparkSession, path: str) -> TableState | None:
@@ -92,7 +94,10 @@ def _snapshot_state(spark: SparkSession, path: str) -> TableState | None:
     if version < 0:
         return None
     metadata = json.loads(snapshot.metadata().json())["metaData"]
-    return TableState(version, dict(metadata.get("configuration") or {}))
+    # the version's checksum file (numOfFilesIfKnown would run jobs to validate it)
+    checksum = snapshot.checksumOpt()
+    files = int(checksum.get().numFiles()) if checksum.isDefined() else None
+    return TableState(version, dict(metadata.get("configuration") or {}), files)
 
 
 def _public_state(spark: SparkSession, path: str) -> TableState | None:
@@ -103,9 +108,10 @@ def _public_state(spark: SparkSession, path: str) -> TableState | None:
     table = DeltaTable.forPath(spark, path)
     # properties before the version: a newer version's properties are never paired with
     # older data (freshness must not lead the rows it describes)
-    row = table.detail().select("properties").first()
+    row = table.detail().select("properties", "numFiles").first()
     properties = dict(row["properties"] or {}) if row else {}
-    return TableState(int(table.history(1).collect()[0]["version"]), properties)
+    files = int(row["numFiles"]) if row and row["numFiles"] is not None else None
+    return TableState(int(table.history(1).collect()[0]["version"]), properties, files)
 
 
 def commit_files(spark: SparkSession, path: str, since: int, marker: str) -> list[str] | None:

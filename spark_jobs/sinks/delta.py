@@ -160,6 +160,7 @@ class BatchPlan:
     enriched_version: int
     quarantine_version: int
     broadcast_owners: bool = False  # ownership small enough to broadcast to every task
+    pending_files: int | None = None  # data files at pending_version (None: not known)
     scope_freshness: dict[str, str] = field(default_factory=dict)  # "account/region" -> ISO
 
     @property

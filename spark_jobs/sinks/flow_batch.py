@@ -98,7 +98,6 @@ class FlowBatchWriter:
     dimensions: DimensionCache = field(default_factory=DimensionCache)
     _lengths: dict[int, list[int]] = field(default_factory=dict)  # labels version -> lengths
     _owner_rows: dict[int, int] = field(default_factory=dict)  # ownership version -> rows
-    _empty_pending: int | None = None  # the latest pending version seen empty
 
     def close(self) -> None:
         """Release the cached dimension tables (the query has ended)."""
@@ -139,11 +138,15 @@ class FlowBatchWriter:
             fresh = freshness_of(owned.properties)  # the freshness of exactly this version
             scopes = scope_freshness_of(owned.properties)
             rows = self._ownership_rows(spark, owned.version)
+            pending = delta.table_state(spark, t.pending)
+            if pending is None:
+                raise FileNotFoundError(f"no pending table at {t.pending}")
             return delta.BatchPlan(
                 batch_id=bid,
                 broadcast_owners=rows <= t.broadcast_max_rows,
                 ownership_version=owned.version,
-                pending_version=delta.table_version(spark, t.pending),
+                pending_version=pending.version,
+                pending_files=pending.files,
                 freshness=fresh.isoformat() if fresh else None,
                 scope_freshness={k: v.isoformat() for k, v in scopes.items()},
                 labels_version=delta.table_version(spark, t.cidr_labels),
@@ -162,7 +165,7 @@ class FlowBatchWriter:
         bad_records: DataFrame, held: Held,
     ) -> tuple[BatchInputs, bool]:  # fmt: skip
         """The batch's inputs, and whether its owners are small enough to broadcast."""
-        pending = self._held(spark, plan.pending_version)
+        pending = self._held(spark, plan)
         owners, broadcast = self._owners(spark, plan, parsed, pending, held)
         labels = self.dimensions.get(spark, self.targets.cidr_labels, plan.labels_version)
         return BatchInputs(parsed, bad_records, pending, owners, labels), broadcast
@@ -210,13 +213,13 @@ class FlowBatchWriter:
             self._owner_rows, version, lambda: delta.read_version(spark, path, version).count()
         )
 
-    def _held(self, spark: SparkSession, version: int) -> DataFrame | None:
-        """The pending table as of ``version``; None when this writer has seen that version
-        hold no rows (a Delta version never changes; any write makes a new one), so a stream
-        with nothing pending skips the read and its Delta log replay."""
-        if version == self._empty_pending:
+    def _held(self, spark: SparkSession, plan: delta.BatchPlan) -> DataFrame | None:
+        """The pending table at the plan's version; None when that version holds no data
+        file (its checksum says so), so a batch with nothing pending reads no pending table
+        and replays none of its log."""
+        if plan.pending_files == 0:
             return None
-        return delta.read_version(spark, self.targets.pending, version)
+        return delta.read_version(spark, self.targets.pending, plan.pending_version)
 
     # ---- commit ------------------------------------------------------------------------
 
@@ -253,7 +256,6 @@ class FlowBatchWriter:
                     topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
                     options=t.kafka_options, rows=batch.counts["lines_parsed"],
                 )  # fmt: skip
-        self._note_held(plan.pending_version, tallied["held_in"])
         if tallied["flows_pending"] or tallied["held_in"]:
             with clock("pending"):
                 delta.write_batch(
@@ -278,11 +280,6 @@ class FlowBatchWriter:
             app_id=t.app_id, batch_id=plan.batch_id, since=plan.enriched_version,
         )  # fmt: skip
         return to_kafka_messages(rows if rows is not None else batch.untallied().enriched)
-
-    def _note_held(self, version: int, held_in: int) -> None:
-        """Remember that pending ``version`` was empty (``held_in`` rows came from it)."""
-        if held_in == 0:
-            self._empty_pending = version
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is

@@ -1,5 +1,6 @@
-"""What the batch writer remembers per Delta version (a version never changes): a pending
-version seen empty is not read again; the ownership row count is taken once per version."""
+"""What the batch writer skips or remembers per Delta version (a version never changes): a
+pending version its plan found without data files is not read; the ownership row count is
+taken once per version."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import targets_for
 from spark_jobs.sinks import flow_batch
+from spark_jobs.sinks.delta import BatchPlan
 from spark_jobs.sinks.flow_batch import FlowBatchWriter
 
 
@@ -30,29 +32,26 @@ def _writer() -> FlowBatchWriter:
     return FlowBatchWriter(stage=lambda df, cache: None, targets=targets_for(cfg, "m"))  # type: ignore[arg-type,return-value]
 
 
-def test_a_version_seen_empty_is_not_read_again(reads):
+def _plan(pending_version: int, pending_files: int | None) -> BatchPlan:
+    return BatchPlan(
+        batch_id=7, ownership_version=1, pending_version=pending_version, freshness=None,
+        now="2026-01-01T00:00:00", labels_version=0, enriched_version=-1,
+        quarantine_version=-1, pending_files=pending_files,
+    )  # fmt: skip
+
+
+def test_a_pending_version_without_data_files_is_not_read(reads):
     writer = _writer()
-    assert writer._held(None, 4) == "pending@4"  # type: ignore[arg-type]
-    writer._note_held(4, held_in=0)
-    assert writer._held(None, 4) is None  # type: ignore[arg-type]
-    assert reads == [("/r/pending", 4)]
+    assert writer._held(None, _plan(4, 0)) is None  # type: ignore[arg-type]
+    assert reads == []
 
 
-def test_a_version_that_held_rows_is_read_every_time(reads):
+@pytest.mark.parametrize("files", [3, None])  # None: the log did not say (read to be sure)
+def test_a_pending_version_with_files_or_unknown_files_is_read(reads, files):
     writer = _writer()
-    writer._note_held(4, held_in=3)
-    assert writer._held(None, 4) == "pending@4"  # type: ignore[arg-type]
-    assert writer._held(None, 4) == "pending@4"  # type: ignore[arg-type]
-    assert len(reads) == 2
-
-
-def test_a_new_version_is_read_even_after_an_empty_one(reads):
-    writer = _writer()
-    writer._note_held(4, held_in=0)
-    assert writer._held(None, 5) == "pending@5"  # type: ignore[arg-type]
-    writer._note_held(5, held_in=2)  # the pending write of batch 4 left rows in version 5
-    assert writer._held(None, 4) is None  # type: ignore[arg-type]
-    assert writer._held(None, 5) == "pending@5"  # type: ignore[arg-type]
+    assert writer._held(None, _plan(5, files)) == "pending@5"  # type: ignore[arg-type]
+    assert writer._held(None, _plan(5, files)) == "pending@5"  # type: ignore[arg-type]
+    assert reads == [("/r/pending", 5), ("/r/pending", 5)]
 
 
 class _Counted:
