@@ -41,7 +41,9 @@ then meet that small lookup by one equality join per side - no nested loop, no P
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pyspark.sql import Column, DataFrame, Window
@@ -360,17 +362,39 @@ def with_attribution(
     ``expire`` (``(now, max_wait_minutes)``): a side pending longer than ``max_wait_minutes``
     (by ``arrival_time``) is unattributed, with no CIDR fallback: given up on, never guessed.
     """
-    scope_fresh = (
-        scope_time_map(scope_freshness)[scope_key(F.col("account_id"), F.col("region"))]
-        if scope_freshness
-        else F.lit(None).cast("timestamp")
-    )
+    scopes = tuple(sorted((scope_freshness or {}).items()))
+    cols = _attribution_columns(freshness, scopes, expire)
     addr_labels = address_labels(flows_df, labels_df, prefix_lengths)
     staged = flows_df
     for side in SIDES:
-        staged = _join_owner(staged, owners_df, side, broadcast_owners, scope_fresh)
+        staged = _join_owner(staged, owners_df, side, broadcast_owners, cols.scope_fresh)
         staged = _join_labels(staged, addr_labels, side)
-    # One projection for everything that follows the joins.
+    return staged.withColumns(cols.outcomes).select(
+        *[F.col(c) for c in flows_df.columns], *cols.outputs
+    )
+
+
+@dataclass(frozen=True)
+class _Columns:
+    scope_fresh: Column  # an owner row's scope freshness (null: none known)
+    outcomes: dict[str, Column]  # each side's ``_status`` and ``_by``, after the joins
+    outputs: tuple[Column, ...]  # the output columns, from the outcomes
+
+
+# The attribution's expressions depend only on the plan's values, not on the batch: built once
+# per distinct set (thousands of JVM calls each time) and reused by every batch that shares
+# it - a stream's plans keep them until the ownership version or the minute changes.
+@functools.lru_cache(maxsize=16)
+def _attribution_columns(
+    freshness: datetime | None,
+    scopes: tuple[tuple[str, datetime], ...],
+    expire: tuple[datetime, int] | None,
+) -> _Columns:
+    scope_fresh = (
+        scope_time_map(dict(scopes))[scope_key(F.col("account_id"), F.col("region"))]
+        if scopes
+        else F.lit(None).cast("timestamp")
+    )
     # Each side's status and basis are computed once, in a projection of their own: every
     # output value reads them, and Spark would otherwise write their whole rule into the
     # generated code of each value again.
@@ -378,7 +402,6 @@ def with_attribution(
     for side in SIDES:
         status, by = _side_outcome(side, freshness)
         outcomes[f"_{side}_status"], outcomes[f"_{side}_by"] = status, by
-    staged = staged.withColumns(outcomes)
     values, statuses = {}, {}
     for side in SIDES:
         status = statuses[side] = F.col(f"_{side}_status")
@@ -386,12 +409,12 @@ def with_attribution(
         values[side] = _side_values(side, status, shown, F.col(f"_{side}_by"))
     flags = _flags(values["src"], values["dst"])
     dup = _duplicate_flag(statuses["src"], statuses["dst"])
-    return staged.select(
-        *[F.col(c) for c in flows_df.columns],
+    outputs = (
         *[col.alias(f"{side}_{name}") for side in SIDES for name, col in values[side].items()],
         *[col.alias(name) for name, col in flags.items()],
         dup.alias("is_duplicate_view"),
     )
+    return _Columns(scope_fresh, outcomes, outputs)
 
 
 def _flags(src: Mapping[str, Column], dst: Mapping[str, Column]) -> dict[str, Column]:

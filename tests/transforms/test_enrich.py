@@ -481,3 +481,19 @@ def test_an_attach_time_the_table_contradicts_is_not_believed(spark):
         "at_15": ("unattributed", None, None),
         "at_21": ("attributed", "late", "ip"),
     }
+
+
+def test_batches_with_the_same_plan_values_share_their_expressions(spark):
+    """The attribution's column expressions are built once per set of plan values (freshness,
+    scope freshness, expiry clock) and reused; other values get their own."""
+    from spark_jobs.transforms import enrich
+
+    enrich._attribution_columns.cache_clear()
+    first = _attribute(spark, expire=(t(40), 10)).collect()
+    again = _attribute(spark, expire=(t(40), 10)).collect()
+    info = enrich._attribution_columns.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert sorted(map(str, first)) == sorted(map(str, again))
+    later = _attribute(spark, expire=(t(44), 10))
+    assert enrich._attribution_columns.cache_info().misses == 2
+    assert later.where("name = 'pending'").first().src_attribution_status == "unattributed"
