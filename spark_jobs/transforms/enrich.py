@@ -42,6 +42,7 @@ then meet that small lookup by one equality join per side - no nested loop, no P
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,17 +145,32 @@ def _owner_struct(owners_df: DataFrame, side: str, scope_fresh: Column) -> DataF
     )
 
 
-def _join_owner(
-    flows_df: DataFrame, owners_df: DataFrame, side: str, broadcast: bool, scope_fresh: Column
+# A side's owner rows depend only on the ownership DataFrame (the batch writer keeps one per
+# table version), the side, the scope freshness and the broadcast hint: the batches that share
+# them reuse the DataFrame instead of building and analysing it again.
+_OWNER_SIDES: weakref.WeakKeyDictionary[DataFrame, dict[tuple[object, ...], DataFrame]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _owner_side(
+    owners_df: DataFrame, side: str, broadcast: bool, cols: _Columns, scopes: tuple[object, ...]
 ) -> DataFrame:
-    right = _owner_struct(owners_df, side, scope_fresh)
-    right = F.broadcast(right) if broadcast else right
-    cond = (
+    held = _OWNER_SIDES.setdefault(owners_df, {})
+    key = (side, broadcast, scopes)
+    if key not in held:
+        right = _owner_struct(owners_df, side, cols.scope_fresh)
+        held[key] = F.broadcast(right) if broadcast else right
+    return held[key]
+
+
+@functools.cache
+def _owner_match(side: str) -> Column:
+    return (
         (F.col(f"_{side}_o_key") == side_key(side))
         & (F.col(f"_{side}_o_from") <= F.col("start_time"))
         & (F.col("start_time") < F.col(f"_{side}_o_to"))
     )
-    return flows_df.join(right, on=cond, how="left")
 
 
 def filter_owners_for(flows_df: DataFrame, owners_df: DataFrame) -> DataFrame:
@@ -367,7 +383,8 @@ def with_attribution(
     addr_labels = address_labels(flows_df, labels_df, prefix_lengths)
     staged = flows_df
     for side in SIDES:
-        staged = _join_owner(staged, owners_df, side, broadcast_owners, cols.scope_fresh)
+        right = _owner_side(owners_df, side, broadcast_owners, cols, scopes)
+        staged = staged.join(right, on=_owner_match(side), how="left")
         staged = _join_labels(staged, addr_labels, side)
     return staged.withColumns(cols.outcomes).select(
         *[F.col(c) for c in flows_df.columns], *cols.outputs

@@ -144,7 +144,7 @@ def enriched(spark):
     return _attribute(spark)
 
 
-def _attribute(spark, filtered=False, **kwargs):
+def _attribute(spark, filtered=False, ranged=None, **kwargs):
     flows = spark.createDataFrame(
         [(c[0], c[1], c[2], c[3], t(c[4]), t(c[4] + 2), "eni-src", None) for c in CASES], FLOW_COLS
     ).select(
@@ -168,7 +168,7 @@ def _attribute(spark, filtered=False, **kwargs):
     lengths = sorted({r[1] for r in label_rows})
     if filtered:
         owners = filter_owners_for(flows, owners)
-    owners = ownership_ranges(owners)
+    owners = ownership_ranges(owners) if ranged is None else ranged
     return with_attribution(
         flows, owners, labels, freshness=FRESH, prefix_lengths=lengths, **kwargs
     )
@@ -497,3 +497,21 @@ def test_batches_with_the_same_plan_values_share_their_expressions(spark):
     later = _attribute(spark, expire=(t(44), 10))
     assert enrich._attribution_columns.cache_info().misses == 2
     assert later.where("name = 'pending'").first().src_attribution_status == "unattributed"
+
+
+def test_batches_with_one_ownership_dataframe_share_its_owner_rows(spark):
+    """Each side's owner rows are built once per ownership DataFrame and scope freshness."""
+    from spark_jobs.transforms import enrich
+
+    owners = spark.createDataFrame(OWNERS, OWNER_COLS).withColumn("ip_key", to_ip_key(F.col("ip")))
+    ranged = ownership_ranges(owners)
+    first = _attribute(spark, ranged=ranged).collect()
+    again = _attribute(spark, ranged=ranged).collect()
+    assert len(enrich._OWNER_SIDES[ranged]) == 2  # src and dst, built once
+    assert sorted(map(str, first)) == sorted(map(str, again))
+    # another scope freshness gets its own: db's open interval (eu-west-1, last observed at
+    # minute 4) cannot vouch for a flow at minute 5
+    scoped = _attribute(spark, ranged=ranged, scope_freshness={"111122223333/eu-west-1": t(4)})
+    assert len(enrich._OWNER_SIDES[ranged]) == 4
+    old = scoped.where("name = 'old_owner'").first()
+    assert (old.src_app, old.dst_attribution_status) == ("api", "pending")
