@@ -10,7 +10,9 @@ those processes compiles pyspark's modules from source every time it starts. Thi
 each zip with a ``.pyc`` next to every ``.py`` (the layout zip imports look for), compiled
 with unchecked hashes: a zip is only ever replaced whole (a pyspark reinstall), so its
 bytecode cannot go stale on its own. The sources stay, for tracebacks. A zip that already
-has bytecode is left as it is; a module that does not compile keeps only its source.
+has bytecode is left as it is; a module that does not compile keeps only its source. Run it
+while no Spark job runs (set-up does): a running Python process that imports from a zip
+keeps that zip's index and cannot read a rewritten one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import compileall
 import os
 import py_compile
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -54,19 +57,27 @@ def add_bytecode(path: Path) -> int:
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )  # fmt: skip
         staged = path.with_name(path.name + ".tmp")
-        added = 0
-        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
-            for info in infos:
-                out.writestr(
-                    info, (tree / info.filename).read_bytes() if not info.is_dir() else b""
-                )
-                pyc = tree / (info.filename + "c")
-                if info.filename.endswith(".py") and pyc.is_file():
-                    pyc_info = zipfile.ZipInfo(info.filename + "c", date_time=info.date_time)
-                    pyc_info.compress_type = zipfile.ZIP_DEFLATED
-                    out.writestr(pyc_info, pyc.read_bytes())
-                    added += 1
-        os.replace(staged, path)
+        try:
+            added = _write(staged, infos, tree)
+            shutil.copymode(path, staged)
+            os.replace(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
+    return added
+
+
+def _write(staged: Path, infos: list[zipfile.ZipInfo], tree: Path) -> int:
+    added = 0
+    with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in infos:
+            out.writestr(info, b"" if info.is_dir() else (tree / info.filename).read_bytes())
+            pyc = tree / (info.filename + "c")
+            if info.filename.endswith(".py") and pyc.is_file():
+                pyc_info = zipfile.ZipInfo(info.filename + "c", date_time=info.date_time)
+                pyc_info.compress_type = zipfile.ZIP_DEFLATED
+                pyc_info.external_attr = info.external_attr
+                out.writestr(pyc_info, pyc.read_bytes())
+                added += 1
     return added
 
 

@@ -106,12 +106,19 @@ def _public_state(spark: SparkSession, path: str) -> TableState | None:
     if not DeltaTable.isDeltaTable(spark, path):
         return None
     table = DeltaTable.forPath(spark, path)
+
+    def latest() -> int:
+        return int(table.history(1).collect()[0]["version"])
+
     # properties before the version: a newer version's properties are never paired with
-    # older data (freshness must not lead the rows it describes)
+    # older data (freshness must not lead the rows it describes); the file count only when
+    # no commit came between (a count of another version could skip rows that are there)
+    before = latest()
     row = table.detail().select("properties", "numFiles").first()
+    version = latest()
     properties = dict(row["properties"] or {}) if row else {}
-    files = int(row["numFiles"]) if row and row["numFiles"] is not None else None
-    return TableState(int(table.history(1).collect()[0]["version"]), properties, files)
+    files = row["numFiles"] if row is not None and before == version else None
+    return TableState(version, properties, None if files is None else int(files))
 
 
 def commit_files(spark: SparkSession, path: str, since: int, marker: str) -> list[str] | None:

@@ -66,14 +66,16 @@ def _batches_done(metrics: Path) -> int:
 
 def _in_flight(checkpoint: Path) -> int | None:
     """The batch planned but not committed whose records an executor has read (the source
-    recorded where it stopped), if any."""
+    recorded where it stopped, under the plan id of the batch's end offset), if any."""
     planned = {int(p.name) for p in (checkpoint / "offsets").glob("[0-9]*")}
     committed = {int(p.name) for p in (checkpoint / "commits").glob("[0-9]*")}
     open_batches = planned - committed
     if not open_batches:
         return None
     batch = max(open_batches)
-    read = Path(f"{checkpoint}-source-meta").glob(f"{batch:012d}-*/*/*.json")
+    offset = json.loads((checkpoint / "offsets" / str(batch)).read_text().splitlines()[-1])
+    plan = (json.loads(offset) if isinstance(offset, str) else offset)["plan"]
+    read = Path(f"{checkpoint}-source-meta").glob(f"{plan}/*/*.json")
     return batch if any(read) else None
 
 

@@ -70,7 +70,9 @@ def test_an_import_from_the_zip_loads_the_bytecode_and_tracebacks_name_the_sourc
 
 def test_a_zip_with_bytecode_is_left_as_it_is(tmp_path):
     path = _zip(tmp_path / "lib.zip")
+    path.chmod(0o640)
     pb.add_bytecode(path)
+    assert path.stat().st_mode & 0o777 == 0o640  # the rewritten zip keeps the file's mode
     before = path.read_bytes()
     assert pb.add_bytecode(path) == 0
     assert path.read_bytes() == before
