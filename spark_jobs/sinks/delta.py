@@ -50,15 +50,21 @@ def ensure_table(
     builder.execute()
 
 
+def existing_table_state(spark: SparkSession, path: str) -> TableState:
+    """:func:`table_state` of a table that must be there: an error when there is none."""
+    state = table_state(spark, path)
+    if state is None:
+        raise FileNotFoundError(f"no Delta table at {path}")
+    return state
+
+
 def table_version(spark: SparkSession, path: str, *, missing: int | None = None) -> int:
     """The latest committed version of the Delta table at ``path`` (see :func:`table_state`);
     ``missing`` when there is no table, an error if that is None."""
-    state = table_state(spark, path)
-    if state is not None:
-        return state.version
     if missing is None:
-        raise FileNotFoundError(f"no Delta table at {path}")
-    return missing
+        return existing_table_state(spark, path).version
+    state = table_state(spark, path)
+    return missing if state is None else state.version
 
 
 def read_version(spark: SparkSession, path: str, version: int) -> DataFrame:

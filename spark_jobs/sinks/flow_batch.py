@@ -138,9 +138,7 @@ class FlowBatchWriter:
             fresh = freshness_of(owned.properties)  # the freshness of exactly this version
             scopes = scope_freshness_of(owned.properties)
             rows = self._ownership_rows(spark, owned.version)
-            pending = delta.table_state(spark, t.pending)
-            if pending is None:
-                raise FileNotFoundError(f"no pending table at {t.pending}")
+            pending = delta.existing_table_state(spark, t.pending)  # version + its files
             return delta.BatchPlan(
                 batch_id=bid,
                 broadcast_owners=rows <= t.broadcast_max_rows,

@@ -58,6 +58,9 @@ def test_no_table_is_none_and_has_no_version(spark, tmp_path: Path) -> None:
     assert read_table_properties(spark, missing) is None
     with pytest.raises(FileNotFoundError, match="no Delta table"):
         delta.table_version(spark, missing)
+    with pytest.raises(FileNotFoundError, match="no Delta table"):
+        delta.existing_table_state(spark, missing)
+    assert delta.table_version(spark, missing, missing=-1) == -1
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "x.txt").write_text("not a table")
     assert delta.table_state(spark, str(tmp_path / "plain")) is None
