@@ -104,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flows-per-minute", type=int, default=60_000)
     p.add_argument("--apps", type=int, default=40)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="skip the unmeasured backfill that warms the JVM first (a session already warm)",
+    )
     args = p.parse_args(argv)
     measured = git_commit()
     work = Path(tempfile.mkdtemp(prefix="dredge-parts-"))
@@ -115,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = roots.root(work / "own", 10_000)
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
                                 "stream": {"query_name": "bench-parts"}}  # fmt: skip
-        _backfill(spark, base, roots.root(work / "warm", 10_000), files)
+        if not args.no_warm_up:
+            _backfill(spark, base, roots.root(work / "warm", 10_000), files)
         lines, plain = _plain_split(spark, files, str(work / "plain"))
         parts: dict[str, float] = {"plain_split_to_parquet": round(plain, 2)}
         parts["read_parse_noop"] = _timed(lambda: _noop(_parsed(spark, files)))

@@ -46,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flows-per-minute", type=int, default=60_000)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="skip the unmeasured backfill that warms the JVM first (a session already warm)",
+    )
     p.add_argument("--only", nargs="+", choices=sorted(SETTINGS), help="compare only these")
     args = p.parse_args(argv)
     compared = {k: v for k, v in SETTINGS.items() if not args.only or k in args.only}
@@ -58,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         roots = OwnershipRoots(spark, sim, work)
         base: dict[str, Any] = {"kafka": {"enabled": True, "topic": f"bench.{work.name}"},
                                 "stream": {"query_name": "bench-settings"}}  # fmt: skip
-        _backfill(spark, base, roots.root(work / "warm", 10_000), files)
+        if not args.no_warm_up:
+            _backfill(spark, base, roots.root(work / "warm", 10_000), files)
         seconds: dict[str, dict[str, list[float]]] = {k: {} for k in compared}
         before = {key: spark.conf.get(key, None) for key in compared}
         n = 0
