@@ -46,11 +46,32 @@ for j in "$JARS/spark"/*.jar; do
   if [ -n "${have[$a]:-}" ]; then rm -f "$j"; fi
 done
 
+# 2b. The local file system without a process per file (build/jvm/local-fs, see
+# spark_jobs/session.py), compiled against the Hadoop that pyspark ships. Optional: without
+# it, local JVMs use Hadoop's own.
+LOCAL_FS="$JARS/spark/local-fs"
+want=$( { java -version 2>&1; ls "$SPARK_JARS_DIR"/hadoop-client-api-*.jar; cat build/jvm/local-fs/dredge/hadoop/*.java; } | sha256sum | cut -c1-16)
+if stamp_ok "$LOCAL_FS/.stamp" "$want" && [ -f "$LOCAL_FS/dredge-local-fs.jar" ]; then
+  echo "setup: local file system up to date"
+else
+  echo "setup: compiling the local file system (build/jvm/local-fs)"
+  rm -rf "$LOCAL_FS"; mkdir -p "$LOCAL_FS/classes"
+  if javac --release 17 -Xlint:all,-path -Werror -cp "$SPARK_JARS_DIR/*" -d "$LOCAL_FS/classes" \
+      build/jvm/local-fs/dredge/hadoop/*.java >"$JARS/local-fs.log" 2>&1 &&
+    (cd "$LOCAL_FS/classes" && "$VENV/bin/python" -m zipfile -c ../dredge-local-fs.jar dredge); then
+    echo "$want" >"$LOCAL_FS/.stamp"
+  else
+    rm -f "$LOCAL_FS/dredge-local-fs.jar"
+    echo "setup: local file system skipped (see $JARS/local-fs.log); local JVMs use Hadoop's"
+  fi
+  rm -rf "$LOCAL_FS/classes"
+fi
+
 # 3. The local driver's class-data archive (scripts/jvm_archive.py): shorter cold starts. It
 # belongs to one JVM and classpath, so it is recorded again when either changes. Optional: a
 # failure leaves it out and drivers load their classes from the jars.
 ARCHIVE="$JARS/spark/driver-classes.jsa"
-want=$( { java -version 2>&1; ls "$SPARK_JARS_DIR"/*.jar "$JARS"/spark/*.jar; cat scripts/jvm_archive.py; } | sha256sum | cut -c1-16)
+want=$( { java -version 2>&1; ls "$SPARK_JARS_DIR"/*.jar "$JARS"/spark/*.jar; cat "$LOCAL_FS/.stamp" 2>/dev/null || true; cat scripts/jvm_archive.py; } | sha256sum | cut -c1-16)
 if [ -f "$ARCHIVE" ] && stamp_ok "$ARCHIVE.stamp" "$want"; then
   echo "setup: JVM class archive up to date"
 else

@@ -83,6 +83,20 @@ CDS_ARCHIVE = "driver-classes.jsa"  # in the jars folder
 CDS_OPTION = "-XX:SharedArchiveFile="
 ARCHIVE_AT_EXIT = "-XX:ArchiveClassesAtExit="
 CDS_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+# Without Hadoop's native library, its local file system starts a `chmod` process for every
+# file it creates and `readlink` processes before every rename: dozens per micro-batch (Delta's
+# log commits, the stream's checkpoint files, each data file). Set-up compiles a local file
+# system that answers both in the JVM (build/jvm/local-fs); when its jar is there, the local
+# JVMs use it for file: paths. On a cluster the tables live in S3 or DBFS and Hadoop's own
+# file systems apply.
+LOCAL_FS_JAR = Path("local-fs") / "dredge-local-fs.jar"  # in the jars folder
+LOCAL_FS_CONF = {
+    "spark.hadoop.fs.file.impl": "dredge.hadoop.LocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "dredge.hadoop.LocalFs",
+}
+# Hadoop loads a file system class from the JVM's class path (spark-submit reads local files
+# before the session's jars are loaded): the jar goes on it, not in spark.jars.
+CLASS_PATH_KEYS = ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
 
 LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
@@ -141,6 +155,11 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
         driver = conf[JVM_OPTION_KEYS[0]]
         if archive.is_file() and ARCHIVE_AT_EXIT not in driver and CDS_OPTION not in driver:
             conf[JVM_OPTION_KEYS[0]] = f"{driver} {CDS_OPTION}{archive} {CDS_QUIET}"
+        local_fs = (jars_dir(cfg.jars_dir) / LOCAL_FS_JAR).resolve()
+        if local_fs.is_file():
+            for key in CLASS_PATH_KEYS:
+                conf[key] = os.pathsep.join(p for p in (cfg.conf.get(key), str(local_fs)) if p)
+            conf.update({k: v for k, v in LOCAL_FS_CONF.items() if k not in cfg.conf})
     return conf
 
 

@@ -131,3 +131,26 @@ def test_cluster_platforms_leave_jvm_options_to_the_cluster(tmp_path, monkeypatc
         conf = session_conf(SparkConfig(platform=platform))  # type: ignore[arg-type]
         assert "spark.driver.extraJavaOptions" not in conf
         assert "spark.executor.extraJavaOptions" not in conf
+
+
+def test_local_jvms_use_the_local_file_system_set_up_compiled(tmp_path, monkeypatch):
+    from spark_jobs.session import LOCAL_FS_CONF, LOCAL_FS_JAR
+
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    (tmp_path / "delta.jar").write_bytes(b"")
+    keys = ("spark.driver.extraClassPath", "spark.executor.extraClassPath", *LOCAL_FS_CONF)
+    assert not set(keys) & set(session_conf(SparkConfig()))  # not compiled: Hadoop's own
+    jar = tmp_path / LOCAL_FS_JAR
+    jar.parent.mkdir()
+    jar.write_bytes(b"PK")
+    conf = session_conf(SparkConfig())
+    assert conf["spark.driver.extraClassPath"] == conf["spark.executor.extraClassPath"] == str(jar)
+    assert conf["spark.hadoop.fs.file.impl"] == "dredge.hadoop.LocalFileSystem"
+    assert conf["spark.hadoop.fs.AbstractFileSystem.file.impl"] == "dredge.hadoop.LocalFs"
+    assert str(jar) not in conf["spark.jars"]  # on the class path, not loaded as a session jar
+    # a configured class path is kept (the jar appended), a configured file system wins
+    mine = {"spark.driver.extraClassPath": "/opt/x.jar", "spark.hadoop.fs.file.impl": "my.Fs"}
+    conf = session_conf(SparkConfig(conf=mine))
+    assert conf["spark.driver.extraClassPath"] == f"/opt/x.jar:{jar}"
+    assert conf["spark.hadoop.fs.file.impl"] == "my.Fs"
+    assert not set(keys) & set(session_conf(SparkConfig(platform="emr")))
