@@ -193,6 +193,24 @@ def build_session(cfg: SparkConfig) -> SparkSession:
         # whatever `python3` is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(cfg.master)
-    for key, value in session_conf(cfg).items():
+    for key, value in launch_conf(cfg).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def launch_conf(cfg: SparkConfig) -> dict[str, str]:
+    """:func:`session_conf`, without the local file system when the JVM already runs: its
+    class path is then the started JVM's, and a file system class it may not hold would fail
+    every read and write (a script under spark-submit)."""
+    conf = session_conf(cfg)
+    if jvm_already_started():
+        conf = {k: v for k, v in conf.items() if k not in LOCAL_FS_CONF}
+    return conf
+
+
+def jvm_already_started() -> bool:
+    """True when this Python process did not start its JVM itself: spark-submit started it
+    (and handed its port down), or an earlier session did."""
+    from pyspark import SparkContext
+
+    return "PYSPARK_GATEWAY_PORT" in os.environ or SparkContext._gateway is not None

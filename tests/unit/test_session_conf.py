@@ -154,3 +154,24 @@ def test_local_jvms_use_the_local_file_system_set_up_compiled(tmp_path, monkeypa
     assert conf["spark.driver.extraClassPath"] == f"/opt/x.jar:{jar}"
     assert conf["spark.hadoop.fs.file.impl"] == "my.Fs"
     assert not set(keys) & set(session_conf(SparkConfig(platform="emr")))
+
+
+def test_a_jvm_started_before_the_session_keeps_hadoops_file_system(tmp_path, monkeypatch):
+    """Under spark-submit the JVM runs before the session is built, without the jar on its
+    class path: naming the class would fail every read and write (the wheel's test runs so)."""
+    from pyspark import SparkContext
+
+    from spark_jobs.session import LOCAL_FS_CONF, LOCAL_FS_JAR, launch_conf
+
+    monkeypatch.setenv("DREDGE_JARS_DIR", str(tmp_path))
+    (tmp_path / "delta.jar").write_bytes(b"")
+    (tmp_path / LOCAL_FS_JAR).parent.mkdir()
+    (tmp_path / LOCAL_FS_JAR).write_bytes(b"PK")
+    monkeypatch.setattr(SparkContext, "_gateway", None)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert set(LOCAL_FS_CONF) <= set(launch_conf(SparkConfig()))  # this process starts it
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")
+    assert not set(LOCAL_FS_CONF) & set(launch_conf(SparkConfig()))
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT")
+    monkeypatch.setattr(SparkContext, "_gateway", object())  # an earlier session started it
+    assert not set(LOCAL_FS_CONF) & set(launch_conf(SparkConfig()))
