@@ -56,9 +56,11 @@ if stamp_ok "$LOCAL_FS/.stamp" "$want" && [ -f "$LOCAL_FS/dredge-local-fs.jar" ]
 else
   echo "setup: compiling the local file system (build/jvm/local-fs)"
   rm -rf "$LOCAL_FS"; mkdir -p "$LOCAL_FS/classes"
-  if javac --release 17 -Xlint:all,-path -Werror -cp "$SPARK_JARS_DIR/*" -d "$LOCAL_FS/classes" \
+  # the jar appears whole or not at all: a session uses it when it is there
+  if javac --release 17 -Xlint:all,-path -cp "$SPARK_JARS_DIR/*" -d "$LOCAL_FS/classes" \
       build/jvm/local-fs/dredge/hadoop/*.java >"$JARS/local-fs.log" 2>&1 &&
-    (cd "$LOCAL_FS/classes" && "$VENV/bin/python" -m zipfile -c ../dredge-local-fs.jar dredge); then
+    (cd "$LOCAL_FS/classes" && "$VENV/bin/python" -m zipfile -c ../jar.tmp dredge) &&
+    mv "$LOCAL_FS/jar.tmp" "$LOCAL_FS/dredge-local-fs.jar"; then
     echo "$want" >"$LOCAL_FS/.stamp"
   else
     rm -f "$LOCAL_FS/dredge-local-fs.jar"
@@ -71,7 +73,7 @@ fi
 # belongs to one JVM and classpath, so it is recorded again when either changes. Optional: a
 # failure leaves it out and drivers load their classes from the jars.
 ARCHIVE="$JARS/spark/driver-classes.jsa"
-want=$( { java -version 2>&1; ls "$SPARK_JARS_DIR"/*.jar "$JARS"/spark/*.jar; cat "$LOCAL_FS/.stamp" 2>/dev/null || true; cat scripts/jvm_archive.py; } | sha256sum | cut -c1-16)
+want=$( { java -version 2>&1; ls "$SPARK_JARS_DIR"/*.jar "$JARS"/spark/*.jar; cat "$LOCAL_FS/dredge-local-fs.jar" 2>/dev/null || true; cat scripts/jvm_archive.py; } | sha256sum | cut -c1-16)
 if [ -f "$ARCHIVE" ] && stamp_ok "$ARCHIVE.stamp" "$want"; then
   echo "setup: JVM class archive up to date"
 else

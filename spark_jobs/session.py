@@ -84,8 +84,8 @@ CDS_OPTION = "-XX:SharedArchiveFile="
 ARCHIVE_AT_EXIT = "-XX:ArchiveClassesAtExit="
 CDS_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 # Without Hadoop's native library, its local file system starts a `chmod` process for every
-# file it creates and `readlink` processes before every rename: dozens per micro-batch (Delta's
-# log commits, the stream's checkpoint files, each data file). Set-up compiles a local file
+# file it creates and `readlink` processes before every rename (Delta's log commits, the
+# stream's checkpoint files, each data file), in every micro-batch. Set-up compiles a local file
 # system that answers both in the JVM (build/jvm/local-fs); when its jar is there, the local
 # JVMs use it for file: paths. On a cluster the tables live in S3 or DBFS and Hadoop's own
 # file systems apply.
@@ -137,8 +137,9 @@ def local_jars(configured: str) -> list[str]:
     return jars
 
 
-def session_conf(cfg: SparkConfig) -> dict[str, str]:
-    """Every Spark setting the factory applies for ``cfg`` (pure; handy for tests)."""
+def session_conf(cfg: SparkConfig, local_fs: bool = True) -> dict[str, str]:
+    """Every Spark setting the factory applies for ``cfg`` (pure; handy for tests);
+    ``local_fs=False`` leaves out the local file system and its class path."""
     conf = {**COMMON_CONF, **STATIC_CONF}
     conf["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
     if cfg.platform == "local":
@@ -155,10 +156,10 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
         driver = conf[JVM_OPTION_KEYS[0]]
         if archive.is_file() and ARCHIVE_AT_EXIT not in driver and CDS_OPTION not in driver:
             conf[JVM_OPTION_KEYS[0]] = f"{driver} {CDS_OPTION}{archive} {CDS_QUIET}"
-        local_fs = (jars_dir(cfg.jars_dir) / LOCAL_FS_JAR).resolve()
-        if local_fs.is_file():
+        local_fs_jar = (jars_dir(cfg.jars_dir) / LOCAL_FS_JAR).resolve()
+        if local_fs and local_fs_jar.is_file():
             for key in CLASS_PATH_KEYS:
-                conf[key] = os.pathsep.join(p for p in (cfg.conf.get(key), str(local_fs)) if p)
+                conf[key] = os.pathsep.join(p for p in (cfg.conf.get(key), str(local_fs_jar)) if p)
             conf.update({k: v for k, v in LOCAL_FS_CONF.items() if k not in cfg.conf})
     return conf
 
@@ -202,10 +203,7 @@ def launch_conf(cfg: SparkConfig) -> dict[str, str]:
     """:func:`session_conf`, without the local file system when the JVM already runs: its
     class path is then the started JVM's, and a file system class it may not hold would fail
     every read and write (a script under spark-submit)."""
-    conf = session_conf(cfg)
-    if jvm_already_started():
-        conf = {k: v for k, v in conf.items() if k not in LOCAL_FS_CONF}
-    return conf
+    return session_conf(cfg, local_fs=not jvm_already_started())
 
 
 def jvm_already_started() -> bool:

@@ -74,3 +74,21 @@ def test_a_symlink_is_told_from_a_file_and_a_rename_never_replaces(spark, tmp_pa
         fs.Path(f"file://{tmp_path}/link"), fs.Path(f"file://{tmp_path}/moved"), rename_opts
     )
     assert (tmp_path / "moved").is_symlink() and (tmp_path / "target").read_text() == "t"
+
+
+def test_a_dangling_link_is_a_link_and_a_missing_path_is_not_found(spark, tmp_path: Path) -> None:
+    jvm, fs, conf = _hadoop(spark)
+    context = fs.FileContext.getFileContext(jvm.java.net.URI("file:///"), conf)
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    status = context.getFileLinkStatus(fs.Path(f"file://{tmp_path}/dangling"))
+    assert status.isSymlink() and status.getLen() == 0
+    assert context.getLinkTarget(fs.Path(f"file://{tmp_path}/dangling")).toString() == str(
+        tmp_path / "gone"
+    )
+    with pytest.raises(Py4JJavaError, match="FileNotFoundException"):
+        context.getFileLinkStatus(fs.Path(f"file://{tmp_path}/missing"))
+    with pytest.raises(Py4JJavaError, match="FileNotFoundException"):
+        context.getLinkTarget(fs.Path(f"file://{tmp_path}/missing"))
+    (tmp_path / "plain").write_text("p")
+    with pytest.raises(Py4JJavaError, match="is not a symbolic link"):
+        context.getLinkTarget(fs.Path(f"file://{tmp_path}/plain"))

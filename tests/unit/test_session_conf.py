@@ -143,6 +143,7 @@ def test_local_jvms_use_the_local_file_system_set_up_compiled(tmp_path, monkeypa
     jar = tmp_path / LOCAL_FS_JAR
     jar.parent.mkdir()
     jar.write_bytes(b"PK")
+    jar = jar.resolve()
     conf = session_conf(SparkConfig())
     assert conf["spark.driver.extraClassPath"] == conf["spark.executor.extraClassPath"] == str(jar)
     assert conf["spark.hadoop.fs.file.impl"] == "dredge.hadoop.LocalFileSystem"
@@ -151,7 +152,7 @@ def test_local_jvms_use_the_local_file_system_set_up_compiled(tmp_path, monkeypa
     # a configured class path is kept (the jar appended), a configured file system wins
     mine = {"spark.driver.extraClassPath": "/opt/x.jar", "spark.hadoop.fs.file.impl": "my.Fs"}
     conf = session_conf(SparkConfig(conf=mine))
-    assert conf["spark.driver.extraClassPath"] == f"/opt/x.jar:{jar}"
+    assert conf["spark.driver.extraClassPath"] == f"/opt/x.jar{os.pathsep}{jar}"
     assert conf["spark.hadoop.fs.file.impl"] == "my.Fs"
     assert not set(keys) & set(session_conf(SparkConfig(platform="emr")))
 
@@ -171,7 +172,11 @@ def test_a_jvm_started_before_the_session_keeps_hadoops_file_system(tmp_path, mo
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
     assert set(LOCAL_FS_CONF) <= set(launch_conf(SparkConfig()))  # this process starts it
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")
-    assert not set(LOCAL_FS_CONF) & set(launch_conf(SparkConfig()))
+    class_path = ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
+    assert not {*LOCAL_FS_CONF, *class_path} & set(launch_conf(SparkConfig()))
+    # a class path given to spark-submit stays the one given
+    mine = {"spark.executor.extraClassPath": "/opt/x.jar"}
+    assert launch_conf(SparkConfig(conf=mine))["spark.executor.extraClassPath"] == "/opt/x.jar"
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT")
     monkeypatch.setattr(SparkContext, "_gateway", object())  # an earlier session started it
     assert not set(LOCAL_FS_CONF) & set(launch_conf(SparkConfig()))

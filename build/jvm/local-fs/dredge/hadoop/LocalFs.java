@@ -18,13 +18,15 @@ import org.apache.hadoop.fs.local.LocalConfigKeys;
  */
 public class LocalFs extends ChecksumFs {
   public LocalFs(URI uri, Configuration conf) throws IOException, URISyntaxException {
-    super(new Raw(uri, conf));
+    super(new Raw(conf));
   }
 
   /** Hadoop's RawLocalFs, over {@link NioRawLocalFileSystem}. */
   static class Raw extends DelegateToFileSystem {
-    Raw(URI uri, Configuration conf) throws IOException, URISyntaxException {
-      super(uri, new NioRawLocalFileSystem(), conf, FsConstants.LOCAL_FS_URI.getScheme(), false);
+    Raw(Configuration conf) throws IOException, URISyntaxException {
+      // file:/// whatever path the caller came with, as Hadoop's RawLocalFs
+      super(FsConstants.LOCAL_FS_URI, new NioRawLocalFileSystem(), conf,
+          FsConstants.LOCAL_FS_URI.getScheme(), false);
     }
 
     @Override

@@ -2,7 +2,9 @@ package dredge.hadoop;
 
 import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.EnumSet;
 import java.util.Set;
@@ -43,13 +45,15 @@ public class NioRawLocalFileSystem extends RawLocalFileSystem {
   @Override
   public void setPermission(Path p, FsPermission permission) throws IOException {
     short mode = permission.toShort();
-    java.nio.file.Path file = pathToFile(p).toPath();
-    // the sticky bit, or a file system without POSIX permissions: Hadoop's own way
-    if ((mode & ~0777) != 0 || !Files.getFileStore(file).supportsFileAttributeView("posix")) {
+    if ((mode & ~0777) != 0) { // the sticky bit: Hadoop's own way
       super.setPermission(p, permission);
       return;
     }
-    Files.setPosixFilePermissions(file, posix(mode));
+    try {
+      Files.setPosixFilePermissions(pathToFile(p).toPath(), posix(mode));
+    } catch (UnsupportedOperationException | FileSystemException e) {
+      super.setPermission(p, permission); // no POSIX permissions here: Hadoop's own way
+    }
   }
 
   @Override
@@ -75,6 +79,9 @@ public class NioRawLocalFileSystem extends RawLocalFileSystem {
   @Override
   public Path getLinkTarget(Path f) throws IOException {
     java.nio.file.Path file = pathToFile(f).toPath();
+    if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+      throw new FileNotFoundException("File " + f + " does not exist");
+    }
     if (!Files.isSymbolicLink(file)) {
       throw new IOException("Path " + f + " is not a symbolic link");
     }
