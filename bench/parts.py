@@ -27,7 +27,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from bench import git_commit
-from bench.pipeline import OwnershipRoots, _backfill, _plain_split, simulated_files
+from bench.pipeline import (
+    OwnershipRoots,
+    _backfill,
+    _plain_split,
+    add_no_warm_up,
+    simulated_files,
+)
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import ENRICHED_TABLE_PROPERTIES
 from spark_jobs.schemas import QUARANTINE_SCHEMA
@@ -104,11 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flows-per-minute", type=int, default=60_000)
     p.add_argument("--apps", type=int, default=40)
     p.add_argument("--out", default=str(RESULTS))
-    p.add_argument(
-        "--no-warm-up",
-        action="store_true",
-        help="skip the unmeasured backfill that warms the JVM first (a session already warm)",
-    )
+    add_no_warm_up(p)
     args = p.parse_args(argv)
     measured = git_commit()
     work = Path(tempfile.mkdtemp(prefix="dredge-parts-"))

@@ -95,6 +95,15 @@ def _pad_ownership(spark: SparkSession, path: str, total: int) -> None:
     ).save(path)
 
 
+def add_no_warm_up(p: argparse.ArgumentParser) -> None:
+    """The option of the benchmarks that warm the JVM with one whole backfill first."""
+    p.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="skip the unmeasured backfill that warms the JVM first (a session already warm)",
+    )
+
+
 def _backfill(spark: SparkSession, base: dict[str, Any], root: Path, files: str) -> dict[str, Any]:
     """One backfill run: seconds, batches, and seconds per batch phase summed over batches."""
     cfg = config.load("conf/local.yaml", {**base, "paths": {"root": str(root)}})

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import git_commit
-from bench.pipeline import OwnershipRoots, _backfill, simulated_files
+from bench.pipeline import OwnershipRoots, _backfill, add_no_warm_up, simulated_files
 from spark_jobs import config
 from spark_jobs.session import build_session
 
@@ -46,11 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flows-per-minute", type=int, default=60_000)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default=str(RESULTS))
-    p.add_argument(
-        "--no-warm-up",
-        action="store_true",
-        help="skip the unmeasured backfill that warms the JVM first (a session already warm)",
-    )
+    add_no_warm_up(p)
     p.add_argument("--only", nargs="+", choices=sorted(SETTINGS), help="compare only these")
     args = p.parse_args(argv)
     compared = {k: v for k, v in SETTINGS.items() if not args.only or k in args.only}
