@@ -5,8 +5,10 @@ A producer thread replays a simulated fleet's CloudWatch envelopes into a fresh 
 stream at a steady rate while ``start_stream`` runs. Delta latency of a row = commit timestamp
 of the ``_delta_log`` version that added its file - the row's ``arrival_time`` (Kinesis
 approximate arrival, millisecond-grained in kinesalite). Kafka latency = when a read_committed
-consumer (a thread, running throughout) received the message - the same flow's arrival time,
-joined on ``flow_id`` (the message key). Ownership is built from the simulator's snapshots, so
+consumer (a thread, running throughout) had received the last message of the flow's batch -
+the flow's arrival time: the messages are per-minute rollups naming their batch, and a flow's
+batch is the one whose Delta commit added its file (an upper bound for the flows of the
+batch's first messages, by the milliseconds between its transactions). Ownership is built from the simulator's snapshots, so
 its freshness is after every flow's start: flows are final, never pending.
 
 A warm-up batch (the first ``WARMUP_S`` seconds of traffic, sent at once) runs first and is not
@@ -82,7 +84,8 @@ class _Producer(threading.Thread):
 
 
 class _KafkaWatch(threading.Thread):
-    """A read_committed consumer noting when each key (flow_id) became visible."""
+    """A read_committed consumer noting, per batch, when its last message became visible and
+    how many flows its messages carry."""
 
     def __init__(self, topic: str) -> None:
         super().__init__(daemon=True)
@@ -94,7 +97,9 @@ class _KafkaWatch(threading.Thread):
             "enable.auto.commit": False, "fetch.wait.max.ms": 50,
         })  # fmt: skip
         self.assigned, self.stop = threading.Event(), threading.Event()
-        self.seen: dict[str, float] = {}
+        self.seen: dict[int, float] = {}  # batch -> when its last message was received
+        self.flows: dict[int, int] = {}  # batch -> flows its messages carry
+        self.messages = 0
         self.consumer.subscribe([topic], on_assign=lambda c, p: self.assigned.set())
 
     def run(self) -> None:
@@ -103,38 +108,42 @@ class _KafkaWatch(threading.Thread):
                 msgs = self.consumer.consume(num_messages=1000, timeout=0.1)
                 now = time.time()
                 for m in msgs:
-                    key = m.key() if m.error() is None else None
-                    if key is not None:
-                        self.seen.setdefault(key.decode(), now)
+                    if m.error() is None and m.value() is not None:
+                        body = json.loads(m.value())
+                        batch = int(body["batch"])
+                        self.seen[batch] = now
+                        self.flows[batch] = self.flows.get(batch, 0) + int(body["flows"])
+                        self.messages += 1
         finally:
             self.consumer.close()
 
 
-def _commit_times(table: str) -> dict[str, float]:
-    """File name -> commit time (epoch s) of the ``_delta_log`` version that added it."""
-    out: dict[str, float] = {}
+def _commits(table: str) -> dict[str, tuple[float, int]]:
+    """File name -> (commit time in epoch s, batch id) of the ``_delta_log`` version that
+    added it."""
+    out: dict[str, tuple[float, int]] = {}
     for log in sorted(Path(table, "_delta_log").glob("*.json")):
         actions = [json.loads(line) for line in log.read_text().splitlines() if line]
         info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
         ts = float(info.get("inCommitTimestamp") or info["timestamp"]) / 1000.0
+        batch = int(json.loads(info.get("userMetadata") or '{"batch": -1}')["batch"])
         for a in actions:
             if "add" in a:
-                out[Path(a["add"]["path"]).name] = ts
+                out[Path(a["add"]["path"]).name] = (ts, batch)
     return out
 
 
-def _delta_rows(spark: SparkSession, table: str) -> dict[str, tuple[float, float, bool]]:
-    """flow_id -> (arrival, commit time, is_traffic) of every enriched row."""
-    commits = _commit_times(table)
+def _delta_rows(spark: SparkSession, table: str) -> list[tuple[float, float, int, bool]]:
+    """(arrival, commit time, batch, counted in Kafka's messages) of every enriched row."""
+    commits = _commits(table)
     rows: Any = (
         spark.read.format("delta").load(table)
-        .select("flow_id", "is_traffic", (F.unix_millis("arrival_time") / 1000.0).alias("a"),
+        .select((F.col("is_traffic") & ~F.col("is_duplicate_view")).alias("counted"),
+                (F.unix_millis("arrival_time") / 1000.0).alias("a"),
                 F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
         .toPandas()
     )  # fmt: skip
-    return {
-        r.flow_id: (r.a, commits[r.f], bool(r.is_traffic)) for r in rows.itertuples(index=False)
-    }
+    return [(r.a, *commits[r.f], bool(r.counted)) for r in rows.itertuples(index=False)]
 
 
 def _wait(writer: Any, done: Any, timeout_s: float) -> bool:
@@ -153,7 +162,7 @@ def _lines_done(lines: int, watch: _KafkaWatch) -> Any:
     def done(metrics: list[dict[str, Any]]) -> bool:
         published = sum(int(m["kafka_published"]) for m in metrics)
         return sum(int(m["lines_parsed"]) for m in metrics) >= lines and (
-            len(watch.seen) >= published
+            watch.messages >= published
         )
 
     return done
@@ -171,16 +180,20 @@ def _warm_up(stream: str, envelopes: list[Envelope], writer: Any, watch: _KafkaW
     return lines
 
 
-def _figures(rows: dict[str, tuple[float, float, bool]], seen: dict[str, float],
+def _figures(rows: list[tuple[float, float, int, bool]], watch: _KafkaWatch,
              since: float) -> dict[str, Any]:  # fmt: skip
-    measured = {k: v for k, v in rows.items() if v[0] >= since}
-    delta_lat = [commit - arrival for arrival, commit, _ in measured.values()]
-    kafka_lat = [seen[k] - v[0] for k, v in measured.items() if v[2] and k in seen]
-    traffic = sum(v[2] for v in measured.values())
+    measured = [r for r in rows if r[0] >= since]
+    delta_lat = [commit - arrival for arrival, commit, _, _ in measured]
+    counted = [(arrival, batch) for arrival, _, batch, c in measured if c]
+    kafka_lat = [watch.seen[b] - arrival for arrival, b in counted if b in watch.seen]
+    batches = {b for _, b in counted}
+    in_delta = {b: sum(1 for _, x in counted if x == b) for b in batches}
     return {
         "flows_measured": len(measured),
-        "kafka_messages_measured": len(kafka_lat),
-        "kafka_missing": traffic - len(kafka_lat),
+        "kafka_flows_measured": len(kafka_lat),
+        # per measured batch, flows Delta holds that Kafka's messages do not carry, or more
+        "kafka_flows_unmatched": sum(abs(n - watch.flows.get(b, 0)) for b, n in in_delta.items()),
+        "kafka_messages": watch.messages,
         "delta_latency_s": percentiles(delta_lat),
         "kafka_latency_s": percentiles(kafka_lat),
     }
@@ -227,7 +240,7 @@ def measure(spark: SparkSession, work: Path, rate: float, seconds: float,
         "warmup_flows_not_measured": warm_lines,
         "flows_sent": producer.lines,
         "drained": drained,
-        **_figures(rows, watch.seen, producer.started),
+        **_figures(rows, watch, producer.started),
         "batches": len(batches),
         "batch_duration_s": percentiles([float(m["duration_s"]) for m in batches]),
         "batch_records_in": percentiles([float(m["records_in"]) for m in batches]),

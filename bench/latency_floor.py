@@ -29,7 +29,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from bench.latency import WARMUP_S, _commit_times, _cumsum, _Producer
+from bench.latency import WARMUP_S, _commits, _cumsum, _Producer
 from bench.streamkit import (
     ENDPOINT,
     REGION,
@@ -83,14 +83,14 @@ def _latencies(spark: SparkSession, table: str, arrival: str, since: float,
     """Commit time - ``arrival`` (s) of every row of ``table`` that arrived at or after
     ``since`` and before ``until`` (the commit of the ``_delta_log`` version that added the
     row's file)."""
-    commits = _commit_times(table)
+    commits = _commits(table)
     rows: Any = (
         spark.read.format("delta").load(table)
         .select((F.unix_millis(arrival) / 1000.0).alias("a"),
                 F.element_at(F.split("_metadata.file_path", "/"), -1).alias("f"))
         .toPandas()
     )  # fmt: skip
-    return [commits[r.f] - r.a for r in rows.itertuples(index=False) if since <= r.a < until]
+    return [commits[r.f][0] - r.a for r in rows.itertuples(index=False) if since <= r.a < until]
 
 
 def measure(spark: SparkSession, work: Path, rate: float, seconds: float,

@@ -208,7 +208,7 @@ def _sinks_alone(
 
     def to_kafka() -> None:
         sent, _ = publish_batch(
-            to_kafka_messages(rows), 0, bootstrap=k.bootstrap_servers, topic=topic,
+            to_kafka_messages(rows, 0), 0, bootstrap=k.bootstrap_servers, topic=topic,
             app_id=f"bench-sinks-alone-{work.name}", tasks=k.producer_tasks, rows=n,
         )  # fmt: skip
         published.append(sent)

@@ -4,9 +4,9 @@ Spark transforms over the enriched Delta table, so that both can be compared exa
 1. ``region_minute``: flows, packets and bytes by (minute, ``src_region``, ``dst_region``).
 2. ``cross_region_pairs``: the top cross-region (``src_app``, ``dst_app``) pairs by bytes.
 
-Druid counts every flow once: its ingestion filter drops ``is_duplicate_view`` rows and the
-Kafka messages carry only ``is_traffic`` rows; the Spark side applies the same filters and the
-same minute bucketing (``start_time`` floored to the minute, in UTC, as Druid's
+Druid counts every flow once: the Kafka messages carry only traffic rows that are not a
+flow's duplicate view, rolled up per minute with a ``flows`` count; the Spark side applies the
+same filters and the same minute bucketing (``start_time`` floored to the minute, in UTC, as
 ``queryGranularity`` MINUTE). Rows come out as plain tuples sorted the same way.
 """
 
@@ -38,7 +38,7 @@ def region_minute_sql(data_source: str) -> str:
     """Druid SQL for aggregate 1."""
     return (
         "SELECT TIMESTAMP_TO_MILLIS(TIME_FLOOR(__time, 'PT1M')) AS minute_ms, "
-        'src_region, dst_region, SUM("count") AS flows, SUM(packets) AS packets, '
+        "src_region, dst_region, SUM(flows) AS flows, SUM(packets) AS packets, "
         f"SUM(bytes) AS bytes FROM {_q(data_source)} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
 
@@ -46,7 +46,7 @@ def region_minute_sql(data_source: str) -> str:
 def cross_region_pairs_sql(data_source: str, limit: int = DEFAULT_TOP_PAIRS) -> str:
     """Druid SQL for aggregate 2 (booleans are ingested as the strings 'true'/'false')."""
     return (
-        'SELECT src_app, dst_app, SUM("count") AS flows, SUM(bytes) AS bytes '
+        "SELECT src_app, dst_app, SUM(flows) AS flows, SUM(bytes) AS bytes "
         f"FROM {_q(data_source)} WHERE cross_region = 'true' GROUP BY 1, 2 "
         f"ORDER BY bytes DESC, src_app, dst_app LIMIT {int(limit)}"
     )

@@ -111,11 +111,11 @@ class DruidClient:
             body["parameters"] = [_sql_parameter(p) for p in parameters]
         return list(self._call("POST", f"{self.broker_url}/druid/v2/sql", body))
 
-    def ingested_rows(self, data_source: str) -> int:
-        """Input rows Druid holds for ``data_source`` (the sum of the ``count`` metric; 0 while
-        the datasource does not exist yet)."""
+    def ingested_flows(self, data_source: str) -> int:
+        """Flows Druid holds for ``data_source`` (the sum of the ``flows`` metric; 0 while the
+        datasource does not exist yet)."""
         try:
-            rows = self.sql(f'SELECT SUM("count") AS n FROM "{_ident(data_source)}"')
+            rows = self.sql(f'SELECT SUM(flows) AS n FROM "{_ident(data_source)}"')
         except DruidError as err:
             if "not found" in str(err).lower() or "OBJECT_NOT_FOUND" in str(err):
                 return 0
@@ -130,14 +130,14 @@ class DruidClient:
         poll_s: float = 1.0,
         on_poll: Callable[[int], None] | None = None,
     ) -> int:
-        """Poll (bounded) until ``data_source`` holds at least ``expected`` input rows.
+        """Poll (bounded) until ``data_source`` holds at least ``expected`` flows.
 
         Returns the count reached; raises ``TimeoutError`` with the supervisor's state when
         ``timeout_s`` passes first.
         """
         deadline = time.monotonic() + timeout_s
         while True:
-            n = self.ingested_rows(data_source)
+            n = self.ingested_flows(data_source)
             if on_poll is not None:
                 on_poll(n)
             if n >= expected:
@@ -145,7 +145,7 @@ class DruidClient:
             if time.monotonic() > deadline:
                 state = self._state_for_error(data_source)
                 raise TimeoutError(
-                    f"druid: {data_source} has {n} of {expected} rows after {timeout_s:.0f}s "
+                    f"druid: {data_source} has {n} of {expected} flows after {timeout_s:.0f}s "
                     f"(supervisor: {state})"
                 )
             time.sleep(poll_s)  # polling interval of a bounded wait, not synchronisation
@@ -154,8 +154,9 @@ class DruidClient:
         """Poll (bounded) until the supervisor's tasks have read ``messages`` Kafka messages
         (ingested, filtered out or unparseable); returns the number read.
 
-        Rows can reach their expected count while filtered messages (duplicate views) further
-        along a partition are still unread; waiting for these too makes a comparison final.
+        The flows can reach their expected count while rejected messages (late, early,
+        unparseable) further along a partition are still unread; waiting for these too makes
+        a comparison final.
         """
         deadline = time.monotonic() + timeout_s
         while True:

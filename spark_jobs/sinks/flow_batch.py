@@ -277,7 +277,9 @@ class FlowBatchWriter:
             enriched.sparkSession, t.enriched, enriched.drop(*PARTITIONS).schema,
             app_id=t.app_id, batch_id=plan.batch_id, since=plan.enriched_version,
         )  # fmt: skip
-        return to_kafka_messages(rows if rows is not None else batch.untallied().enriched)
+        return to_kafka_messages(
+            rows if rows is not None else batch.untallied().enriched, plan.batch_id
+        )
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is

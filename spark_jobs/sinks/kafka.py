@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 T = TypeVar("T")
 MARKER_SUFFIX = ".dredge-commits"
-# A batch of at most this many rows is published from one Spark task (all its transactions),
+# A batch of at most this many messages is published from one Spark task (all its transactions),
 # without the shuffle by key: a streaming micro-batch saves a shuffle stage.
 SINGLE_TASK_ROWS = 50_000
 RESULT_SCHEMA = "task int, published long, skipped boolean"
@@ -290,7 +290,7 @@ def publish_batch(
 
     A message's transactional id is ``<app>-p<task>`` with ``task`` = :func:`task_of` its key,
     however the batch is run, so a replay finds every message's marker where the first attempt
-    left it. ``rows`` (the batch's row count, when known) only picks how: up to
+    left it. ``rows`` (at least the batch's message count, when known) only picks how: up to
     :data:`SINGLE_TASK_ROWS`, one Spark task runs all ``tasks`` transactions (no shuffle);
     otherwise the batch is shuffled to ``tasks`` Spark tasks, one transaction each.
 

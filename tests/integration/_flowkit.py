@@ -131,6 +131,33 @@ def committed_messages(spark: Any, topic: str) -> Any:
     )
 
 
+def rollup_messages(spark: Any, topic: str) -> list[tuple[str, dict[str, Any]]]:
+    """(key, value as a dict) of every committed message of ``topic``."""
+    rows = committed_messages(spark, topic).selectExpr(
+        "CAST(key AS STRING) k", "CAST(value AS STRING) v"
+    )
+    return [(r.k, json.loads(r.v)) for r in rows.collect()]
+
+
+def flows_by_minute(messages: list[tuple[str, dict[str, Any]]]) -> dict[int, tuple[int, int]]:
+    """minute (epoch ms) -> (flows, bytes) the messages carry, added up as Druid does."""
+    out: dict[int, tuple[int, int]] = {}
+    for _, m in messages:
+        flows, sent = out.get(m["timestamp"], (0, 0))
+        out[m["timestamp"]] = (flows + m["flows"], sent + (m.get("bytes") or 0))
+    return out
+
+
+def counted_by_minute(enriched: Any) -> dict[int, tuple[int, int]]:
+    """minute (epoch ms) -> (flows, bytes) of the enriched rows Druid counts."""
+    from pyspark.sql import functions as F
+
+    minute = F.unix_millis(F.date_trunc("minute", "start_time")).alias("m")
+    counted = enriched.where(F.col("is_traffic") & ~F.col("is_duplicate_view"))
+    rows = counted.groupBy(minute).agg(F.count(F.lit(1)).alias("n"), F.sum("bytes").alias("b"))
+    return {r.m: (r.n, r.b or 0) for r in rows.collect()}
+
+
 def copy_dimensions(source: Callable[[str], str], cfg: Any) -> None:
     """Copy the ownership and CIDR-label tables (``source(name)``: where each is) to ``cfg``'s
     paths: a job only reads them, and a Delta table's log names its files relative to the

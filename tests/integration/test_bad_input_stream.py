@@ -21,7 +21,16 @@ from typing import Any
 
 import kinesis_helpers as kh
 import pytest
-from _flowkit import ACCOUNT, T0, committed_messages, envelope, overrides, write_snapshot
+from _flowkit import (
+    ACCOUNT,
+    T0,
+    counted_by_minute,
+    envelope,
+    flows_by_minute,
+    overrides,
+    rollup_messages,
+    write_snapshot,
+)
 
 from spark_jobs import config
 from spark_jobs.jobs.enrich_flows import run_stream
@@ -301,7 +310,9 @@ def test_every_bad_kind_is_quarantined_once_and_every_good_line_lands(spark, str
         assert r.bytes == (None if tokens["bytes"] == "-" else int(tokens["bytes"]))
         assert r.log_status == tokens["log-status"]
     assert spark.read.format("delta").load(cfg.paths.resolve("pending")).count() == 0
-    assert _topic_size(spark, cfg.kafka.topic) == GOOD_TRAFFIC + 1  # + the KPL good line
+    messages = rollup_messages(spark, cfg.kafka.topic)
+    assert sum(m["flows"] for _, m in messages) == GOOD_TRAFFIC + 1  # + the KPL good line
+    assert flows_by_minute(messages) == counted_by_minute(enriched)
 
     metrics = writer.metrics
     assert all(m["records_balanced"] == 1 for m in metrics)
@@ -324,7 +335,3 @@ def _record_bytes(placed: list[tuple[str, Put]], offset: str) -> bytes:
     seq, _, sub = offset.partition(":")
     put = next(p for s, p in placed if s == seq)
     return put.data if not sub else kpl.decode(put.data)[int(sub)].data  # type: ignore[index]
-
-
-def _topic_size(spark, topic: str) -> int:
-    return committed_messages(spark, topic).count()

@@ -172,11 +172,13 @@ def test_stream_job_attributes_and_writes_each_flow_once(
     quarantine = spark.read.format("delta").load(cfg.paths.resolve("quarantine")).collect()
     assert sorted(q.reason for q in quarantine) == ["bad_gzip", "port_range"]
     messages = read_kafka(spark, cfg.kafka.topic)
+    # one message per minute and dimensions: the four final flows start in four minutes
     assert len(messages) == 4  # NODATA is not traffic; pending is not final
     by_time = {m["timestamp"]: m for m in messages}
     assert by_time[(T0 + 60) * 1000]["src_app"] == "api"
-    assert by_time[(T0 + 700) * 1000]["src_app"] == "web"
-    assert len({m["flow_id"] for m in messages}) == 4
+    assert by_time[(T0 + 660) * 1000]["src_app"] == "web"  # T0 + 700 s: its minute
+    assert [m["flows"] for m in messages] == [1] * 4
+    assert {m["batch"] for m in messages} <= {m["batch_id"] for m in first.metrics}
     totals = first.metrics
     assert sum(m["control_messages"] for m in totals) == 1
     assert sum(m["records_in"] for m in totals) == 4

@@ -237,8 +237,9 @@ def test_wheel_runs_the_jobs_on_separate_executors(tmp_path, stream_name, wheel_
     assert all(r["origin"].startswith(f"kinesis:{stream_name}/shardId-") for r in rows.values())
     assert [q["reason"] for q in result["quarantine"]] == ["port_range"]
     # written by the transactional producer tasks on the executors, read back read_committed
-    sent = {(m["bytes"], m["src_app"], m["flow_id"]) for m in result["kafka"]}
-    assert sent == {(r["bytes"], r["src_app"], r["flow_id"]) for r in rows.values()}
+    # (one per minute and dimensions: the two flows' source apps differ)
+    sent = {(m["bytes"], m["src_app"], m["flows"]) for m in result["kafka"]}
+    assert sent == {(r["bytes"], r["src_app"], 1) for r in rows.values()}
     assert len(result["kafka"]) == 2
     # the batch writer's metrics in the metrics file, a readable line per batch on the console
     written = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]

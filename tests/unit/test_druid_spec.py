@@ -11,7 +11,7 @@ from spark_jobs.druid import demo_data
 from spark_jobs.druid.aggregates import app_pair_rows, region_minute_rows
 from spark_jobs.druid.compare import Comparison, side_by_side
 from spark_jobs.druid.spec import load_template, supervisor_spec
-from spark_jobs.transforms.output import KAFKA_DIMENSIONS
+from spark_jobs.transforms.output import KAFKA_DIMENSIONS, KAFKA_METRICS
 
 SIDE_FIELDS = ("attribution_status", "app", "cluster", "account", "region", "az", "vpc", "kind")
 
@@ -21,11 +21,13 @@ def _dimension_names(spec):
     return [d if isinstance(d, str) else d["name"] for d in dims]
 
 
-def test_spec_reads_only_fields_the_kafka_messages_carry():
+def test_spec_reads_the_dimensions_and_metrics_the_kafka_messages_carry():
     spec = load_template()
     schema = spec["spec"]["dataSchema"]
     names = _dimension_names(spec)
-    assert set(names) <= set(KAFKA_DIMENSIONS)
+    # the messages are rolled up on exactly Druid's dimensions: one more would split Druid's
+    # rows for nothing, one fewer would merge what Druid keeps apart
+    assert sorted(names) == sorted(KAFKA_DIMENSIONS) and len(names) == len(set(names))
     for side in ("src", "dst"):
         for field in (*SIDE_FIELDS, "label"):
             assert f"{side}_{field}" in names
@@ -33,8 +35,10 @@ def test_spec_reads_only_fields_the_kafka_messages_carry():
     assert "is_duplicate_view" not in names and "flow_id" not in names  # rollup-killers
     assert schema["timestampSpec"] == {"column": "timestamp", "format": "millis"}
     metrics = {m["name"]: (m["type"], m.get("fieldName")) for m in schema["metricsSpec"]}
+    assert set(KAFKA_METRICS) <= set(metrics)
     assert metrics == {
-        "count": ("count", None),
+        "messages": ("count", None),
+        "flows": ("longSum", "flows"),
         "bytes": ("longSum", "bytes"),
         "packets": ("longSum", "packets"),
     }
@@ -44,10 +48,7 @@ def test_spec_reads_only_fields_the_kafka_messages_carry():
         "HOUR",
         True,
     )
-    assert schema["transformSpec"]["filter"] == {
-        "type": "not",
-        "field": {"type": "selector", "dimension": "is_duplicate_view", "value": "true"},
-    }
+    assert "transformSpec" not in schema  # duplicate views are never sent
     io = spec["spec"]["ioConfig"]
     assert io["useEarliestOffset"] is True
     assert io["consumerProperties"]["isolation.level"] == "read_committed"
