@@ -17,6 +17,7 @@ of another shape (lower case, punctuation, over-long) is still quarantined.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -140,17 +141,27 @@ def oversized_detail(line: Column) -> Column:
     )
 
 
+def trim_ends(line: Column) -> Column:
+    """``line`` without the whitespace (space, tab, CR, LF) the parser ignores at its ends.
+    Most lines have none and are returned as they are: Spark's trim by a set of characters
+    allocates and walks a table of the whole line's characters on every call."""
+    at_ends = [line.startswith(c) | line.endswith(c) for c in _ENDS]
+    return F.when(
+        functools.reduce(lambda a, b: a | b, at_ends), F.btrim(line, F.lit(_ENDS))
+    ).otherwise(line)
+
+
 def has_bad_spacing(line: Column) -> Column:
     """Fields are separated by something other than one space (AWS writes exactly one).
 
     The line's ends are not checked: the parser trims them (a CRLF file's ``\\r``).
     """
-    inner = F.btrim(line, F.lit(_ENDS))
+    inner = trim_ends(line)
     return inner.contains("\t") | inner.contains("  ")
 
 
 def spacing_detail(line: Column) -> Column:
     """The detail of a line with bad spacing: a tab, else repeated spaces."""
-    return F.when(
-        F.btrim(line, F.lit(_ENDS)).contains("\t"), F.lit("tab between fields")
-    ).otherwise(F.lit("repeated space between fields"))
+    return F.when(trim_ends(line).contains("\t"), F.lit("tab between fields")).otherwise(
+        F.lit("repeated space between fields")
+    )

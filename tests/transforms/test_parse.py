@@ -319,6 +319,7 @@ def test_whitespace_around_tokens_is_trimmed_between_them_it_is_one_space(
     spark: SparkSession,
 ) -> None:
     lines = ["  10.0.0.1 443 \t\r", "10.0.0.1\t443", "10.0.0.1  443", "10.0.0.1 \t 443"]
+    lines += ["\t10.0.0.1 443\n", "10.0.0.1 443\r", "\n10.0.0.1  443 "]
     got = [
         (r["srcaddr"], r["dstport"], r["quarantine_reason"], r["quarantine_detail"])
         for r in parse_rows(spark, lines, "${srcaddr} ${dstport}")
@@ -328,6 +329,9 @@ def test_whitespace_around_tokens_is_trimmed_between_them_it_is_one_space(
         ("10.0.0.1", 443, "bad_separator", "tab between fields"),
         ("10.0.0.1", 443, "bad_separator", "repeated space between fields"),
         ("10.0.0.1", 443, "bad_separator", "tab between fields"),
+        ("10.0.0.1", 443, None, None),
+        ("10.0.0.1", 443, None, None),
+        ("10.0.0.1", 443, "bad_separator", "repeated space between fields"),
     ]
 
 
