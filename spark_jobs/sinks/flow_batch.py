@@ -29,7 +29,7 @@ from spark_jobs.sinks import delta
 from spark_jobs.sinks.batch_counts import stage_counts
 from spark_jobs.sinks.batch_parts import Held, PhaseClock, concurrently, latest
 from spark_jobs.sinks.dimensions import DimensionCache
-from spark_jobs.sinks.kafka import publish_batch
+from spark_jobs.sinks.kafka import SINGLE_TASK_ROWS, publish_batch
 from spark_jobs.sources.ownership import freshness_of, scope_freshness_of
 from spark_jobs.transforms.batch import (
     AttributionRules,
@@ -277,9 +277,11 @@ class FlowBatchWriter:
             enriched.sparkSession, t.enriched, enriched.drop(*PARTITIONS).schema,
             app_id=t.app_id, batch_id=plan.batch_id, since=plan.enriched_version,
         )  # fmt: skip
-        return to_kafka_messages(
-            rows if rows is not None else batch.untallied().enriched, plan.batch_id
-        )
+        written = rows if rows is not None else batch.untallied().enriched
+        if batch.counts["lines_parsed"] <= SINGLE_TASK_ROWS:
+            # one partition: the rollup needs no shuffle, and one task publishes it
+            written = written.coalesce(1)
+        return to_kafka_messages(written, plan.batch_id)
 
     def _quality(self, final_df: DataFrame) -> dict[str, object] | None:
         """Great Expectations on a sample of the batch's final rows (off when the fraction is

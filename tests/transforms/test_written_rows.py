@@ -110,3 +110,37 @@ def test_a_file_path_in_the_log_becomes_one_spark_reads() -> None:
     assert delta_log._absolute("s3://b/t", "p=c%252Fd/x.parquet") == "s3://b/t/p=c%2Fd/x.parquet"
     assert delta_log._absolute("/t", "s3://other/x.parquet") == "s3://other/x.parquet"
     assert delta_log._absolute("/t", "file:/elsewhere/x.parquet") == "file:/elsewhere/x.parquet"
+
+
+def test_a_small_batch_rolls_its_messages_up_without_a_shuffle(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch writer hands ``publish_batch`` per-minute messages built from the rows its
+    enriched commit wrote; a batch small enough for one publishing task aggregates them in
+    that one partition (no exchange in the plan)."""
+    import dataclasses
+    import json
+
+    from batch_writer_kit import writer_and_lines
+
+    from spark_jobs.sinks import flow_batch
+
+    handed: list = []
+
+    def publish(messages, batch_id, **kwargs):  # the broker is another tier's
+        handed.append((messages, batch_id, kwargs["rows"]))
+        return messages.count(), 0
+
+    monkeypatch.setattr(flow_batch, "publish_batch", publish)
+    writer, targets, lines = writer_and_lines(spark, tmp_path)
+    writer.targets = dataclasses.replace(targets, kafka_bootstrap="unused:9092", kafka_topic="t")
+    try:
+        writer(lines, 0)
+    finally:
+        writer.close()
+    [(messages, batch_id, rows)] = handed
+    plan = messages._jdf.queryExecution().executedPlan().toString()
+    assert "Exchange" not in plan, plan
+    values = [json.loads(r.value) for r in messages.collect()]
+    assert (batch_id, rows, len(values)) == (0, 3, 1)  # 3 lines parsed, 2 flows in one group
+    assert (values[0]["flows"], values[0]["bytes"], values[0]["batch"]) == (2, 5249, 0)
