@@ -16,15 +16,23 @@ T0_MS = int(T0.replace(tzinfo=UTC).timestamp() * 1000)
 MINUTE_MS = 60_000
 
 
-def test_region_minute_buckets_by_utc_minute_and_counts_each_flow_once(
-    spark: SparkSession,
-) -> None:
+def _minute_edges() -> list[dict]:
+    """Two flows in T0's minute (its first and last millisecond), one in the next, and a
+    duplicate view that must not count."""
     last_ms = T0 + timedelta(seconds=59, milliseconds=999)
-    rows = [
+    return [
         flow(1, "checkout", "search", bytes_=100, packets=1),
         flow(2, "checkout", "search", bytes_=200, packets=2, start_time=last_ms),
         flow(3, "checkout", "search", bytes_=400, packets=4, minutes=1),  # next minute
         flow(4, "checkout", "search", bytes_=999, is_duplicate_view=True),  # second view
+    ]
+
+
+def test_region_minute_buckets_by_utc_minute_and_counts_each_flow_once(
+    spark: SparkSession,
+) -> None:
+    rows = [
+        *_minute_edges(),
         flow(5, "checkout", None, bytes_=50, packets=5),  # internet: null dst_region
         flow(6, None, None, log_status="NODATA", is_traffic=False, bytes=None, packets=None),
         flow(7, "payments", "checkout", bytes_=0, packets=0),  # a zero-byte flow still counts
@@ -75,12 +83,8 @@ def _druid_region_minute(messages: list[dict]) -> list[tuple]:
 
 
 def test_kafka_messages_roll_a_batch_up_per_minute_as_druid_does(spark: SparkSession) -> None:
-    last_ms = T0 + timedelta(seconds=59, milliseconds=999)
     rows = [
-        flow(1, "checkout", "search", bytes_=100, packets=1),
-        flow(2, "checkout", "search", bytes_=200, packets=2, start_time=last_ms),
-        flow(3, "checkout", "search", bytes_=400, packets=4, minutes=1),  # next minute
-        flow(4, "checkout", "search", bytes_=999, is_duplicate_view=True),  # second view
+        *_minute_edges(),
         flow(5, "checkout", None, bytes_=50, packets=5),  # internet: null dst fields
         flow(6, None, None, log_status="NODATA", is_traffic=False, bytes=None, packets=None),
         flow(7, "checkout", "search", bytes_=70, packets=7, action="REJECT"),  # a dimension
