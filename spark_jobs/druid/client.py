@@ -62,7 +62,7 @@ class DruidClient:
 
     def supervisor_row_stats(self, supervisor_id: str) -> dict[str, int]:
         """Row counters summed over the supervisor's tasks: ``processed``, ``thrownAway``
-        (filtered out, e.g. duplicate views, or outside the late/early cut-offs),
+        (outside the late/early cut-offs),
         ``unparseable``, ``processedWithError``."""
         quoted = urllib.parse.quote(supervisor_id, safe="")
         url = f"{self.overlord_url}/druid/indexer/v1/supervisor/{quoted}/stats"
@@ -152,7 +152,7 @@ class DruidClient:
 
     def wait_for_read(self, supervisor_id: str, messages: int, timeout_s: float = 60.0) -> int:
         """Poll (bounded) until the supervisor's tasks have read ``messages`` Kafka messages
-        (ingested, filtered out or unparseable); returns the number read.
+        (ingested, thrown away or unparseable); returns the number read.
 
         The flows can reach their expected count while rejected messages (late, early,
         unparseable) further along a partition are still unread; waiting for these too makes

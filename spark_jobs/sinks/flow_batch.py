@@ -250,9 +250,10 @@ class FlowBatchWriter:
         if t.kafka and tallied["flows_final"]:  # no final flow: no enriched commit, no message
             with clock("kafka"):
                 published, skipped = publish_batch(
-                    self._messages(batch), plan.batch_id, bootstrap=t.kafka_bootstrap or "",
-                    topic=t.kafka_topic or "", app_id=t.app_id, tasks=t.kafka_tasks,
-                    options=t.kafka_options, rows=batch.counts["lines_parsed"],
+                    self._messages(batch, tallied["flows_final"]), plan.batch_id,
+                    bootstrap=t.kafka_bootstrap or "", topic=t.kafka_topic or "",
+                    app_id=t.app_id, tasks=t.kafka_tasks, options=t.kafka_options,
+                    rows=tallied["flows_final"],
                 )  # fmt: skip
         if tallied["flows_pending"] or tallied["held_in"]:
             with clock("pending"):
@@ -266,19 +267,19 @@ class FlowBatchWriter:
                 batch.quality = self._quality(batch.untallied().enriched)
         return {**tallied, "kafka_published": published, "kafka_tasks_skipped": skipped}
 
-    def _messages(self, batch: _Batch) -> DataFrame:
+    def _messages(self, batch: _Batch, final: int) -> DataFrame:
         """The batch's Kafka messages, built from the rows its enriched commit wrote (a
         replay finds that commit by its marker): both sinks share one attribution, and a
         replay publishes what the first attempt committed. Where the commit's files cannot
         be listed, from the batch's attribution again (the same rows: the plan pins its
-        inputs)."""
+        inputs). ``final``: the batch's final flows, at least its message count."""
         t, plan, enriched = self.targets, batch.plan, batch.outputs.enriched
         rows = delta.written_rows(
             enriched.sparkSession, t.enriched, enriched.drop(*PARTITIONS).schema,
             app_id=t.app_id, batch_id=plan.batch_id, since=plan.enriched_version,
         )  # fmt: skip
         written = rows if rows is not None else batch.untallied().enriched
-        if batch.counts["lines_parsed"] <= SINGLE_TASK_ROWS:
+        if rows is not None and final <= SINGLE_TASK_ROWS:
             # one partition: the rollup needs no shuffle, and one task publishes it
             written = written.coalesce(1)
         return to_kafka_messages(written, plan.batch_id)

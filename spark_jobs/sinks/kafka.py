@@ -54,13 +54,15 @@ def marker_topic(topic: str) -> str:
 
 
 def ensure_topics(bootstrap: str, topic: str, partitions: int, options: Mapping[str, str]) -> None:
-    """Create the data topic and its marker topic if they do not exist."""
+    """Create the data topic and its marker topic if they do not exist. Both are created with
+    ``cleanup.policy=delete``: messages of one key from several batches add up, and a
+    compacted topic would keep only the last."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap, **options})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = [
-        NewTopic(name, num_partitions=n, replication_factor=-1)
+        NewTopic(name, num_partitions=n, replication_factor=-1, config={"cleanup.policy": "delete"})
         for name, n in ((topic, partitions), (marker_topic(topic), 1))
         if name not in existing
     ]

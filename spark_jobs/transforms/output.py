@@ -70,8 +70,8 @@ def to_kafka_messages(enriched_rows_df: DataFrame, batch_id: int) -> DataFrame:
     ``packets`` of that minute's flows in the batch.
 
     The same rollup Druid's ingestion makes (``queryGranularity`` MINUTE on the same
-    dimensions), made before the topic: Druid's answers are the same, from several times fewer
-    messages (a flow's detail stays in Delta). Only what Druid counts is sent: traffic rows
+    dimensions), made before the topic: Druid's answers are the same from fewer messages (a
+    flow's detail stays in Delta). Only what Druid counts is sent: traffic rows
     (not NODATA/SKIPDATA) that are not a flow's duplicate view. ``timestamp`` is the minute in
     epoch milliseconds (Druid's ``timestampSpec`` ``millis``); ``batch`` names the micro-batch
     whose enriched commit holds the flows. The key is a digest of the minute and the

@@ -139,23 +139,28 @@ def rollup_messages(spark: Any, topic: str) -> list[tuple[str, dict[str, Any]]]:
     return [(r.k, json.loads(r.v)) for r in rows.collect()]
 
 
-def flows_by_minute(messages: list[tuple[str, dict[str, Any]]]) -> dict[int, tuple[int, int]]:
-    """minute (epoch ms) -> (flows, bytes) the messages carry, added up as Druid does."""
-    out: dict[int, tuple[int, int]] = {}
+def flows_by_minute(messages: list[tuple[str, dict[str, Any]]]) -> dict[tuple, tuple[int, int]]:
+    """(minute in epoch ms, src_app, dst_app) -> (flows, bytes) the messages carry, added up
+    as Druid does."""
+    out: dict[tuple, tuple[int, int]] = {}
     for _, m in messages:
-        flows, sent = out.get(m["timestamp"], (0, 0))
-        out[m["timestamp"]] = (flows + m["flows"], sent + (m.get("bytes") or 0))
+        group = (m["timestamp"], m.get("src_app"), m.get("dst_app"))
+        flows, sent = out.get(group, (0, 0))
+        out[group] = (flows + m["flows"], sent + (m.get("bytes") or 0))
     return out
 
 
-def counted_by_minute(enriched: Any) -> dict[int, tuple[int, int]]:
-    """minute (epoch ms) -> (flows, bytes) of the enriched rows Druid counts."""
+def counted_by_minute(enriched: Any) -> dict[tuple, tuple[int, int]]:
+    """(minute in epoch ms, src_app, dst_app) -> (flows, bytes) of the enriched rows Druid
+    counts."""
     from pyspark.sql import functions as F
 
     minute = F.unix_millis(F.date_trunc("minute", "start_time")).alias("m")
     counted = enriched.where(F.col("is_traffic") & ~F.col("is_duplicate_view"))
-    rows = counted.groupBy(minute).agg(F.count(F.lit(1)).alias("n"), F.sum("bytes").alias("b"))
-    return {r.m: (r.n, r.b or 0) for r in rows.collect()}
+    rows = counted.groupBy(minute, "src_app", "dst_app").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("bytes").alias("b")
+    )
+    return {(r.m, r.src_app, r.dst_app): (r.n, r.b or 0) for r in rows.collect()}
 
 
 def copy_dimensions(source: Callable[[str], str], cfg: Any) -> None:

@@ -278,3 +278,16 @@ def test_a_batch_publishes_the_rows_its_enriched_commit_wrote_once(
         0,
     )
     assert len(enriched) == 2 and message["src_attribution_status"] == "unattributed"
+
+
+def test_topics_are_created_never_compacted(target: tuple[str, str]) -> None:
+    """Messages of one key from several batches add up: a compacted topic would keep only the
+    last, so the job creates its topics with the delete policy whatever the broker's default."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    topics = (target[0], kafka.marker_topic(target[0]))
+    wanted = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics]
+    for future in admin.describe_configs(wanted).values():
+        policy = future.result(timeout=30)["cleanup.policy"]
+        assert (policy.value, policy.is_default) == ("delete", False)

@@ -142,5 +142,5 @@ def test_a_small_batch_rolls_its_messages_up_without_a_shuffle(
     plan = messages._jdf.queryExecution().executedPlan().toString()
     assert "Exchange" not in plan, plan
     values = [json.loads(r.value) for r in messages.collect()]
-    assert (batch_id, rows, len(values)) == (0, 3, 1)  # 3 lines parsed, 2 flows in one group
+    assert (batch_id, rows, len(values)) == (0, 2, 1)  # 2 final flows, in one group
     assert (values[0]["flows"], values[0]["bytes"], values[0]["batch"]) == (2, 5249, 0)
