@@ -8,8 +8,9 @@ approximate arrival, millisecond-grained in kinesalite). Kafka latency = when a 
 consumer (a thread, running throughout) had received the last message of the flow's batch -
 the flow's arrival time: the messages are per-minute rollups naming their batch, and a flow's
 batch is the one whose Delta commit added its file (an upper bound for the flows of the
-batch's first messages, by the milliseconds between its transactions). Ownership is built from the simulator's snapshots, so
-its freshness is after every flow's start: flows are final, never pending.
+batch's first messages, by the milliseconds between its transactions). Ownership is built
+from the simulator's snapshots, so its freshness is after every flow's start: flows are
+final, never pending.
 
 A warm-up batch (the first ``WARMUP_S`` seconds of traffic, sent at once) runs first and is not
 measured: the first batch pays for Python workers, code generation and class loading.
@@ -25,6 +26,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -186,8 +188,7 @@ def _figures(rows: list[tuple[float, float, int, bool]], watch: _KafkaWatch,
     delta_lat = [commit - arrival for arrival, commit, _, _ in measured]
     counted = [(arrival, batch) for arrival, _, batch, c in measured if c]
     kafka_lat = [watch.seen[b] - arrival for arrival, b in counted if b in watch.seen]
-    batches = {b for _, b in counted}
-    in_delta = {b: sum(1 for _, x in counted if x == b) for b in batches}
+    in_delta = Counter(batch for _, batch in counted)
     return {
         "flows_measured": len(measured),
         "kafka_flows_measured": len(kafka_lat),
