@@ -57,20 +57,23 @@ def _origin() -> Column:
 
 def _numbered_lines(whole_df: DataFrame) -> DataFrame:
     """``wholetext`` rows -> (origin, arrival_time, line_no, line) for every non-blank line."""
+    # Split on the newline alone: Java splits on one character without a regex (a pattern
+    # such as ``\r?\n`` runs the regex engine over every byte of the file); a CRLF file's
+    # ``\r`` is cut from each line after.
     split = whole_df.select(
         _origin(),
         F.col("_metadata.file_modification_time").alias("arrival_time"),
-        F.split(F.col("value"), "\r?\n").alias("_lines"),
+        F.split(F.col("value"), "\n").alias("_lines"),
     )
     # The header is taken before the explode: a column computed from ``_lines`` after it
     # would make every exploded row carry (and copy) the whole file's array.
-    lines = split.select("*", F.element_at("_lines", 1).alias("_first"))
+    lines = split.select("*", _without_cr(F.element_at("_lines", 1)).alias("_first"))
     exploded = lines.select(
         "origin",
         "arrival_time",
         "_first",
         F.posexplode("_lines").alias("_pos", "line"),
-    )
+    ).withColumn("line", _without_cr(F.col("line")))
     return exploded.filter(F.trim("line") != "").select(
         "origin",
         "arrival_time",
@@ -78,6 +81,11 @@ def _numbered_lines(whole_df: DataFrame) -> DataFrame:
         (F.col("_pos") + 1).alias("line_no"),
         "line",
     )
+
+
+def _without_cr(line: Column) -> Column:
+    """``line`` without the ``\r`` a CRLF file ends it with."""
+    return F.when(line.endswith("\r"), line.substr(F.lit(1), F.length(line) - 1)).otherwise(line)
 
 
 def read_flow_log_text(

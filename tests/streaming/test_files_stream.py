@@ -68,6 +68,22 @@ def test_text_files_use_their_own_header(spark: SparkSession, tmp_path: Path) ->
     assert bad.raw == V2_LINES[2]
 
 
+def test_crlf_text_files_read_as_their_lines(spark: SparkSession, tmp_path: Path) -> None:
+    """A file written with CRLF line ends: the same lines, numbers and header as with LF;
+    blank lines (CRLF or LF alone) are skipped but keep their place in the numbering, and a
+    lone CR inside a line is not a line end."""
+    body = "\r\n".join([V2_HEADER, V2_LINES[0], "", V2_LINES[2] + "\rx", "  "]) + "\r\n\n"
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(body.encode()))
+    rows = read_flow_log_text(spark, str(tmp_path)).orderBy("origin_offset").collect()
+    assert [(r.origin_offset, r.log_format, r.line) for r in rows] == [
+        ("2", V2_HEADER, V2_LINES[0]),
+        ("4", V2_HEADER, V2_LINES[2] + "\rx"),
+    ]
+    (valid,) = filter_valid_flows(parse_flow_lines_with_header(read_flow_log_text(
+        spark, str(tmp_path)))).collect()  # fmt: skip
+    assert (valid.origin_offset, valid.srcaddr, valid.log_status) == ("2", "172.31.16.139", "OK")
+
+
 def test_bytes_that_are_not_utf8_in_a_text_file_are_quarantined(
     spark: SparkSession, tmp_path: Path
 ) -> None:
