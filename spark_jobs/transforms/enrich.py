@@ -211,37 +211,47 @@ def _at_capturing_eni(side: str) -> Column:
     return F.col(f"_{side}_owner")["eni_id"] == F.col("interface_id")
 
 
-def _side_outcome(side: str, freshness: datetime | None) -> tuple[Column, Column]:
-    """A side's ``attribution_status`` and ``attributed_by`` (see the module docstring)."""
-    start = F.col("start_time")
+def _side_outcome(side: str, freshness: datetime | None) -> tuple[dict[str, Column], ...]:
+    """A side's ``_<side>_status`` (``attribution_status``) and ``_<side>_by``
+    (``attributed_by``), see the module docstring, as projections applied in turn: each fact
+    is computed once per row and read by name after. Written as one expression, the status
+    rule appears again inside the basis (and the capturing-ENI test in both several times),
+    and Spark writes every copy into the generated code and evaluates it."""
+    p = f"_{side}_"
     if freshness is None:
-        return F.lit(PENDING), F.lit(None).cast("string")
-    fresh = utc_lit(freshness)
-    matched = F.col(f"_{side}_o_key").isNotNull()
-    is_open = F.col(f"_{side}_o_open")
-    seen = F.col(f"_{side}_o_seen")
-    own = _own_side(side)
-    at_eni = F.coalesce(_at_capturing_eni(side), F.lit(False))
-    beyond_seen = ~is_open & seen.isNotNull() & (start > seen)
-    by_capturing_eni = beyond_seen & F.col(f"_{side}_o_tail") & own & at_eni
-    confirmed = ~beyond_seen | by_capturing_eni
+        return ({f"{p}status": F.lit(PENDING), f"{p}by": F.lit(None).cast("string")},)
+    start = F.col("start_time")
+    is_open, seen = F.col(f"{p}o_open"), F.col(f"{p}o_seen")
+    facts = {
+        f"{p}own": _own_side(side),
+        f"{p}at_eni": F.coalesce(_at_capturing_eni(side), F.lit(False)),
+        f"{p}beyond": ~is_open & seen.isNotNull() & (start > seen),
+    }
+    own, at_eni, beyond = (F.col(f"{p}{f}") for f in ("own", "at_eni", "beyond"))
+    by_capturing_eni = beyond & F.col(f"{p}o_tail") & own & at_eni
+    derived = {
+        f"{p}by_tail": by_capturing_eni,
+        f"{p}confirmed": F.col(f"{p}o_key").isNotNull() & (~beyond | by_capturing_eni),
+        f"{p}conflict": own & F.col(f"{p}owner")["eni_id"].isNotNull() & ~at_eni,
+    }
+    confirmed, conflict = F.col(f"{p}confirmed"), F.col(f"{p}conflict")
     # An open interval is only as current as the last observation of *its* scope: a newer
     # observation of another account/region says nothing about it.
-    scope_behind = is_open & (start >= F.col(f"_{side}_o_fresh"))
-    conflict = own & F.col(f"_{side}_owner")["eni_id"].isNotNull() & ~at_eni
+    scope_behind = is_open & (start >= F.col(f"{p}o_fresh"))
     status = (
         F.when(side_key(side).isNull(), F.lit(UNATTRIBUTED))
-        .when(start.isNull() | (start >= fresh), F.lit(PENDING))
-        .when(matched & scope_behind, F.lit(PENDING))
-        .when(matched & confirmed & ~conflict, F.lit(ATTRIBUTED))
+        .when(start.isNull() | (start >= utc_lit(freshness)), F.lit(PENDING))
+        .when(F.col(f"{p}o_key").isNotNull() & scope_behind, F.lit(PENDING))
+        .when(confirmed & ~conflict, F.lit(ATTRIBUTED))
         .otherwise(F.lit(UNATTRIBUTED))
     )
-    by_eni = by_capturing_eni | (start < F.col(f"_{side}_o_observed"))
+    decided = F.col(f"{p}status")
+    by_eni = F.col(f"{p}by_tail") | (start < F.col(f"{p}o_observed"))
     attributed_by = (
-        F.when(status == ATTRIBUTED, F.when(by_eni, F.lit(BY_ENI)).otherwise(F.lit(BY_IP)))
-        .when((status == UNATTRIBUTED) & matched & confirmed & conflict, F.lit(CONFLICT))
+        F.when(decided == ATTRIBUTED, F.when(by_eni, F.lit(BY_ENI)).otherwise(F.lit(BY_IP)))
+        .when((decided == UNATTRIBUTED) & confirmed & conflict, F.lit(CONFLICT))
     )  # fmt: skip
-    return status, attributed_by
+    return facts, derived, {f"{p}status": status}, {f"{p}by": attributed_by}
 
 
 def address_labels(
@@ -386,15 +396,17 @@ def with_attribution(
         right = _owner_side(owners_df, side, broadcast_owners, cols, scopes)
         staged = staged.join(right, on=_owner_match(side), how="left")
         staged = _join_labels(staged, addr_labels, side)
-    return staged.withColumns(cols.outcomes).select(
-        *[F.col(c) for c in flows_df.columns], *cols.outputs
-    )
+    for step in cols.outcomes:
+        staged = staged.withColumns(step)
+    return staged.select(*[F.col(c) for c in flows_df.columns], *cols.outputs)
 
 
 @dataclass(frozen=True)
 class _Columns:
     scope_fresh: Column  # an owner row's scope freshness (null: none known)
-    outcomes: dict[str, Column]  # each side's ``_status`` and ``_by``, after the joins
+    outcomes: tuple[
+        dict[str, Column], ...
+    ]  # projections, in turn: each side's ``_status``, ``_by``
     outputs: tuple[Column, ...]  # the output columns, from the outcomes
 
 
@@ -412,13 +424,14 @@ def _attribution_columns(
         if scopes
         else F.lit(None).cast("timestamp")
     )
-    # Each side's status and basis are computed once, in a projection of their own: every
+    # Each side's status and basis are computed once, in projections of their own: every
     # output value reads them, and Spark would otherwise write their whole rule into the
-    # generated code of each value again.
-    outcomes = {}
-    for side in SIDES:
-        status, by = _side_outcome(side, freshness)
-        outcomes[f"_{side}_status"], outcomes[f"_{side}_by"] = status, by
+    # generated code of each value again. Both sides' steps share each projection.
+    steps = [_side_outcome(side, freshness) for side in SIDES]
+    outcomes = tuple(
+        {k: v for side_steps in steps if i < len(side_steps) for k, v in side_steps[i].items()}
+        for i in range(max(len(s) for s in steps))
+    )
     values, statuses = {}, {}
     for side in SIDES:
         status = statuses[side] = F.col(f"_{side}_status")
