@@ -321,7 +321,7 @@ def _side_values(
     label; ``shown_status`` is what the side's ``attribution_status`` says (an expired pending
     side: unattributed, no owner, no label)."""
     owner = F.col(f"_{side}_owner")
-    label = _side_label(side)
+    label = F.col(f"_{side}_label")  # see _attribution_columns
     owned = status == ATTRIBUTED
     fallback = status == UNATTRIBUTED
     values = {"attribution_status": shown_status, "attributed_by": attributed_by}
@@ -432,11 +432,18 @@ def _attribution_columns(
         {k: v for side_steps in steps if i < len(side_steps) for k, v in side_steps[i].items()}
         for i in range(max(len(s) for s in steps))
     )
+    # What several output values read, once per side: the status shown (expiry applied)
+    # and the CIDR label.
+    shown_and_label = {}
+    for side in SIDES:
+        status = F.col(f"_{side}_status")
+        shown_and_label[f"_{side}_shown"] = _expired(status, *expire) if expire else status
+        shown_and_label[f"_{side}_label"] = _side_label(side)
+    outcomes = (*outcomes, shown_and_label)
     values, statuses = {}, {}
     for side in SIDES:
         status = statuses[side] = F.col(f"_{side}_status")
-        shown = _expired(status, *expire) if expire else status
-        values[side] = _side_values(side, status, shown, F.col(f"_{side}_by"))
+        values[side] = _side_values(side, status, F.col(f"_{side}_shown"), F.col(f"_{side}_by"))
     flags = _flags(values["src"], values["dst"])
     dup = _duplicate_flag(statuses["src"], statuses["dst"])
     outputs = (
