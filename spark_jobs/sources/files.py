@@ -84,7 +84,8 @@ def _numbered_lines(whole_df: DataFrame) -> DataFrame:
 
 
 def _without_cr(line: Column) -> Column:
-    """``line`` without the ``\r`` a CRLF file ends it with."""
+    """``line`` without the carriage return a CRLF file ends it with (the last line's too,
+    in a file without a final newline; a carriage return alone becomes a blank line)."""
     return F.when(line.endswith("\r"), line.substr(F.lit(1), F.length(line) - 1)).otherwise(line)
 
 

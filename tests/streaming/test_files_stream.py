@@ -71,7 +71,8 @@ def test_text_files_use_their_own_header(spark: SparkSession, tmp_path: Path) ->
 def test_crlf_text_files_read_as_their_lines(spark: SparkSession, tmp_path: Path) -> None:
     """A file written with CRLF line ends: the same lines, numbers and header as with LF;
     blank lines (CRLF or LF alone) are skipped but keep their place in the numbering, and a
-    lone CR inside a line is not a line end."""
+    lone CR inside a line is not a line end; a CR at a line's end is cut wherever the line
+    is (the last line of a file without a final newline too)."""
     body = "\r\n".join([V2_HEADER, V2_LINES[0], "", V2_LINES[2] + "\rx", "  "]) + "\r\n\n"
     (tmp_path / "a.log.gz").write_bytes(gzip.compress(body.encode()))
     rows = read_flow_log_text(spark, str(tmp_path)).orderBy("origin_offset").collect()
@@ -82,6 +83,13 @@ def test_crlf_text_files_read_as_their_lines(spark: SparkSession, tmp_path: Path
     (valid,) = filter_valid_flows(parse_flow_lines_with_header(read_flow_log_text(
         spark, str(tmp_path)))).collect()  # fmt: skip
     assert (valid.origin_offset, valid.srcaddr, valid.log_status) == ("2", "172.31.16.139", "OK")
+    # without a final newline: a last line's CR is cut too, and a CR alone is a blank line
+    for name, tail in (("b", "\r"), ("c", "\n\r")):
+        body = f"{V2_HEADER}\n{V2_LINES[0]}{tail}"
+        (tmp_path / name / "x.log.gz").parent.mkdir()
+        (tmp_path / name / "x.log.gz").write_bytes(gzip.compress(body.encode()))
+        rows = read_flow_log_text(spark, str(tmp_path / name)).collect()
+        assert [(r.origin_offset, r.line) for r in rows] == [("2", V2_LINES[0])], name
 
 
 def test_bytes_that_are_not_utf8_in_a_text_file_are_quarantined(
