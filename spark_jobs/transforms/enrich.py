@@ -404,9 +404,9 @@ def with_attribution(
 @dataclass(frozen=True)
 class _Columns:
     scope_fresh: Column  # an owner row's scope freshness (null: none known)
-    outcomes: tuple[
-        dict[str, Column], ...
-    ]  # projections, in turn: each side's ``_status``, ``_by``
+    # projections applied in turn after the joins: each side's ``_status`` and ``_by``, then
+    # its shown status and label
+    outcomes: tuple[dict[str, Column], ...]
     outputs: tuple[Column, ...]  # the output columns, from the outcomes
 
 
