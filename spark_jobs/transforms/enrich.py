@@ -427,11 +427,8 @@ def _attribution_columns(
     # Each side's status and basis are computed once, in projections of their own: every
     # output value reads them, and Spark would otherwise write their whole rule into the
     # generated code of each value again. Both sides' steps share each projection.
-    steps = [_side_outcome(side, freshness) for side in SIDES]
-    outcomes = tuple(
-        {k: v for side_steps in steps if i < len(side_steps) for k, v in side_steps[i].items()}
-        for i in range(max(len(s) for s in steps))
-    )
+    src_steps, dst_steps = (_side_outcome(side, freshness) for side in SIDES)
+    outcomes = tuple({**src, **dst} for src, dst in zip(src_steps, dst_steps, strict=True))
     # What several output values read, once per side: the status shown (expiry applied)
     # and the CIDR label.
     shown_and_label = {}
