@@ -139,7 +139,9 @@ def rollup_messages(spark: Any, topic: str) -> list[tuple[str, dict[str, Any]]]:
     return [(r.k, json.loads(r.v)) for r in rows.collect()]
 
 
-def flows_by_minute(messages: list[tuple[str, dict[str, Any]]]) -> dict[tuple, tuple[int, int]]:
+def flows_by_minute_and_apps(
+    messages: list[tuple[str, dict[str, Any]]],
+) -> dict[tuple, tuple[int, int]]:
     """(minute in epoch ms, src_app, dst_app) -> (flows, bytes) the messages carry, added up
     as Druid does."""
     out: dict[tuple, tuple[int, int]] = {}
@@ -150,7 +152,7 @@ def flows_by_minute(messages: list[tuple[str, dict[str, Any]]]) -> dict[tuple, t
     return out
 
 
-def counted_by_minute(enriched: Any) -> dict[tuple, tuple[int, int]]:
+def counted_by_minute_and_apps(enriched: Any) -> dict[tuple, tuple[int, int]]:
     """(minute in epoch ms, src_app, dst_app) -> (flows, bytes) of the enriched rows Druid
     counts."""
     from pyspark.sql import functions as F

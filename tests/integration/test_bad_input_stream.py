@@ -24,9 +24,9 @@ import pytest
 from _flowkit import (
     ACCOUNT,
     T0,
-    counted_by_minute,
+    counted_by_minute_and_apps,
     envelope,
-    flows_by_minute,
+    flows_by_minute_and_apps,
     overrides,
     rollup_messages,
     write_snapshot,
@@ -312,7 +312,7 @@ def test_every_bad_kind_is_quarantined_once_and_every_good_line_lands(spark, str
     assert spark.read.format("delta").load(cfg.paths.resolve("pending")).count() == 0
     messages = rollup_messages(spark, cfg.kafka.topic)
     assert sum(m["flows"] for _, m in messages) == GOOD_TRAFFIC + 1  # + the KPL good line
-    assert flows_by_minute(messages) == counted_by_minute(enriched)
+    assert flows_by_minute_and_apps(messages) == counted_by_minute_and_apps(enriched)
 
     metrics = writer.metrics
     assert all(m["records_balanced"] == 1 for m in metrics)

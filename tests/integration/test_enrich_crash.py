@@ -23,11 +23,11 @@ from _flowkit import (
     KAFKA,
     KINESIS,
     T0,
-    counted_by_minute,
+    counted_by_minute_and_apps,
     create_stream,
     envelope,
     flow_line,
-    flows_by_minute,
+    flows_by_minute_and_apps,
     put,
     rollup_messages,
     write_snapshot,
@@ -198,5 +198,5 @@ def test_sigkill_three_times_then_drain_exactly_once(spark, tmp_path):
           f"commit), {len(rows)} flows in Delta, {len(messages)} Kafka messages, "
           f"{duplicates} duplicates")  # fmt: skip
     assert duplicates == 0
-    assert flows_by_minute(messages) == counted_by_minute(enriched)
+    assert flows_by_minute_and_apps(messages) == counted_by_minute_and_apps(enriched)
     assert sum(m["flows"] for _, m in messages) == len(lines)
